@@ -1,0 +1,63 @@
+# The README's two commands are `make run` (the whole application on 127.0.0.1) and `make test`
+# (everything CI checks). Both install what they need on first use: Python 3.11+, Java 17, Node/npm.
+
+PYTHON ?= python3
+VENV   := .venv
+TOOLS  := .venv-tools
+PY     := $(VENV)/bin/python
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+
+.PHONY: run test setup lint typecheck template-check unit integration bench openapi clean
+
+run: setup
+	$(PY) -m devtools.local
+
+test: setup lint typecheck template-check
+	$(PY) -m pytest -n 2 --dist loadfile
+
+setup: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# SAM CLI and cfn-lint pin their own boto3: they live in a venv of their own.
+$(TOOLS)/.installed: Makefile
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+template-check: $(TOOLS)/.installed
+	$(TOOLS)/bin/cfn-lint template.yaml
+	scripts/with-python312 $(TOOLS)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q
+
+integration: setup
+	$(PY) -m pytest tests/integration -q
+
+bench: setup
+	$(PY) -m bench
+
+openapi: $(VENV)/.installed
+	$(PY) -m devtools.openapi_export
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache

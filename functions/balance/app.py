@@ -1,0 +1,13 @@
+"""Lambda handler: GET /members/{memberId}/balance and /lots."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from loyalty.http.resolver import build_resolver
+from loyalty.http.routes import balance
+from loyalty.http.telemetry import logger
+
+app = build_resolver(balance.router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

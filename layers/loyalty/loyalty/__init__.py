@@ -1,0 +1,1 @@
+"""Loyalty points on expiring lots: the code shared by every function (shipped as a Lambda layer)."""

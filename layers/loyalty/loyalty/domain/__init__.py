@@ -1,0 +1,1 @@
+"""Pure program rules: earning, expiry policies, lot allocation. No I/O, no clock reads."""

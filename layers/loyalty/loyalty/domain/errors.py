@@ -1,0 +1,90 @@
+"""Typed domain errors. `loyalty.http.errors` maps each one to an HTTP status, in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A business rule refused the request. `code` is the stable, machine-readable error code."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(DomainError):
+    """The request is well-formed but a business rule rejects a field's value (HTTP 422)."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", fields=[{"field": field, "reason": reason}])
+        self.field = field
+        self.reason = reason
+
+
+class UnknownCurrency(InvalidRequest):
+    code = "unknown_currency"
+
+    def __init__(self, currency: str) -> None:
+        super().__init__("currency", f"the program does not earn points in {currency!r}")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+
+    def __init__(self, member_id: str) -> None:
+        super().__init__(f"member {member_id!r} is not enrolled", memberId=member_id)
+
+
+class Conflict(DomainError):
+    """The request cannot be applied to the current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+    def __init__(self, available: int, requested: int) -> None:
+        super().__init__(
+            f"{requested} points requested but only {available} available",
+            available=available,
+            requested=requested,
+        )
+
+
+class IdempotencyMismatch(Conflict):
+    """The same idempotency key (or transactionId) was used before with a different request."""
+
+    code = "idempotency_mismatch"
+
+
+class AlreadyCredited(Conflict):
+    """A purchase's transactionId was already credited, by another request (invariant 2)."""
+
+    code = "transaction_already_credited"
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(
+            f"purchase {transaction_id!r} was already credited by another request",
+            transactionId=transaction_id,
+        )
+
+
+class ConcurrentUpdate(Conflict):
+    """Optimistic concurrency lost too many times in a row; the caller may retry (same key)."""
+
+    code = "concurrent_update"
+
+
+class TooManyLots(Conflict):
+    """A movement would touch more lot pages than one DynamoDB transaction can hold."""
+
+    code = "too_many_lots"

@@ -1,0 +1,89 @@
+"""The one place that maps errors to HTTP: `{"error": {"code", "message", ...}}` with the right status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import Logger
+
+from loyalty.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
+from loyalty.http.identity import Forbidden, Unauthenticated
+
+logger = Logger()
+
+DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (InvalidRequest, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+]
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": {"code": code, "message": message, **details}}, default=str),
+    )
+
+
+def status_of(error: DomainError) -> int:
+    return next((status for kind, status in DOMAIN_STATUS if isinstance(error, kind)), 400)
+
+
+def field_name(location: tuple[Any, ...]) -> str:
+    """`("body", "amount")` → `amount`; `("header", "idempotency-key")` → `Idempotency-Key` (header)."""
+    where, *path = location or ("request",)
+    if where == "header" and path:
+        return "-".join(part.capitalize() for part in str(path[0]).split("-"))
+    if where in {"body", "query", "path"} and path:
+        return ".".join(str(part) for part in path)
+    return str(where)
+
+
+def validation_failed(error: RequestValidationError) -> Response[Any]:
+    problems = list(error.errors())
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    fields = [
+        {
+            "field": field_name(tuple(problem.get("loc", ()))),
+            "in": (problem.get("loc") or ("body",))[0],
+            "reason": problem.get("msg", "is not valid").removeprefix("Value error, "),
+        }
+        for problem in problems
+    ]
+    summary = "; ".join(f"{field['field']}: {field['reason']}" for field in fields)
+    return error_response(422, "validation_error", summary or "the request is not valid", fields=fields)
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """Every error a caller can cause becomes a 4xx; anything else is logged and a plain 500."""
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(error: RequestValidationError) -> Response[Any]:
+        return validation_failed(error)
+
+    @app.exception_handler(DomainError)
+    def _domain(error: DomainError) -> Response[Any]:
+        return error_response(status_of(error), error.code, error.message, **error.details)
+
+    @app.exception_handler(Unauthenticated)
+    def _unauthenticated(error: Unauthenticated) -> Response[Any]:
+        return error_response(401, "unauthenticated", str(error))
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(error: Forbidden) -> Response[Any]:
+        return error_response(403, "forbidden", str(error))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[Any]:
+        logger.exception("unexpected error")
+        return error_response(500, "internal_error", "something went wrong on our side; retrying is safe")
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[Any]:
+        return error_response(404, "not_found", "no such route")

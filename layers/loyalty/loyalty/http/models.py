@@ -1,0 +1,185 @@
+"""Request and response bodies (JSON, camelCase). Powertools validates requests against them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic.alias_generators import to_camel
+
+from loyalty.timefmt import format_instant
+
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MemberId = Annotated[str, Field(pattern=IDENTIFIER, description="member id (Cognito `sub` or card number)")]
+Instant = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
+Points = Annotated[int, Field(ge=0)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Problem(Body):
+    field: str
+    reason: str
+
+
+class ErrorDetail(Body):
+    code: str = Field(examples=["insufficient_points"])
+    message: str
+    fields: list[Problem] | None = None
+
+
+class ErrorResponse(Body):
+    error: ErrorDetail
+
+
+# ---- members
+
+
+class ProfileRequest(Body):
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    locale: Literal["fr", "en"] = "en"
+    email_opt_in: bool = False
+
+
+class BalanceSummary(Body):
+    available: Points
+
+
+class MemberResponse(Body):
+    member_id: str
+    email: str
+    name: str | None
+    locale: str
+    email_opt_in: bool
+    enrolled_at: str
+    updated_at: str
+    balance: BalanceSummary
+
+
+# ---- balance and lots
+
+
+class ExpiringPoints(Body):
+    date: str = Field(description="last local day (program timezone) on which these points can be used")
+    expires_at: Instant
+    points: Points
+
+
+class BalanceResponse(Body):
+    member_id: str
+    available: Points
+    expiring: list[ExpiringPoints]
+    as_of: Instant
+
+
+class LotSource(Body):
+    kind: str
+    ref: str
+
+
+class LotView(Body):
+    lot_id: str
+    original: Points
+    remaining: Points
+    earned_at: Instant
+    expires_at: Instant | None
+    source: LotSource
+    rules_version: str
+
+
+class LotsResponse(Body):
+    member_id: str
+    lots: list[LotView]
+    as_of: Instant
+
+
+# ---- ledger
+
+
+class LotMovement(Body):
+    lot_id: str
+    points: int
+    expires_at: str | None
+
+
+class LedgerActor(Body):
+    kind: Literal["member", "partner", "agent", "schedule"]
+    id: str
+
+
+class LedgerEntry(Body):
+    entry_id: str
+    type: str
+    points: int
+    balance_after: int
+    occurred_at: str
+    recorded_at: str
+    actor: LedgerActor
+    reason: str | None = None
+    lots: list[LotMovement]
+    rules_version: str | None = None
+    details: dict[str, object] | None = None
+
+
+class LedgerResponse(Body):
+    member_id: str
+    entries: list[LedgerEntry]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page; null at the end")
+
+
+# ---- earn
+
+
+class EarnRequest(Body):
+    transaction_id: Annotated[
+        str, Field(pattern=IDENTIFIER, description="the purchase's id, unique program-wide")
+    ]
+    amount: Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,4})?$", examples=["42.50"])]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    occurred_at: AwareDatetime
+    channel: Literal["store", "online"]
+    category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def positive(cls, amount: str) -> str:
+        if Decimal(amount) <= 0:
+            raise ValueError("must be greater than zero")
+        return amount
+
+
+class EarnResponse(Body):
+    entry_id: str
+    transaction_id: str
+    points: Points
+    lot_id: str | None
+    expires_at: str | None
+    balance: Points
+    rules_version: str
+
+
+# ---- redeem
+
+
+class RedeemRequest(Body):
+    points: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    reward_id: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
+
+    @field_validator("reward_id")
+    @classmethod
+    def no_catalog_yet(cls, reward_id: str | None) -> str | None:
+        if reward_id is not None:
+            raise ValueError("the reward catalog is not available yet: redeem a number of points")
+        return reward_id
+
+
+class RedeemResponse(Body):
+    redemption_id: str
+    points: Points
+    balance: Points
+    lots: list[LotMovement]

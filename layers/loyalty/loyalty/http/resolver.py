@@ -1,0 +1,66 @@
+"""The shared resolver, the caller of the current request, and the program rules in force."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from loyalty.domain.rules import ProgramRules, load_rules
+from loyalty.http.errors import register_error_handlers
+from loyalty.http.identity import Caller, caller_from_event
+from loyalty.http.models import ErrorResponse
+from loyalty.settings import settings
+from loyalty.store.records import Outcome
+
+ERROR_CONTENT = {"application/json": {"model": ErrorResponse}}
+
+
+def build_resolver(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+    """An HTTP API resolver with pydantic validation, our error model, and the given routes."""
+    # A response that fails its own model is our bug: a 500, never a 422 blamed on the caller.
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    register_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def current_caller(router: APIGatewayHttpRouter) -> Caller:
+    return caller_from_event(router.current_event.raw_event, in_lambda=settings().running_in_lambda)
+
+
+@cache
+def program_rules() -> ProgramRules:
+    """The rules document in force, loaded once per process (a bad document fails the cold start)."""
+    return load_rules(settings().rules_source)
+
+
+def json_response(status_code: int, body: Any) -> Response[Any]:
+    return Response(
+        status_code=status_code, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )
+
+
+def outcome_response(outcome: Outcome) -> Response[Any]:
+    """The response of a mutating request, first time or replayed (marked by a header)."""
+    response = json_response(outcome.status_code, outcome.body)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route really returns."""
+    described = {
+        400: "malformed request (invalid JSON, bad cursor)",
+        401: "no verified identity",
+        403: "the caller may not do this on this member",
+        404: "unknown member",
+        409: "conflict: insufficient points, idempotency mismatch, already credited, or concurrent update",
+        422: "invalid field: the error names the field and the reason",
+    }
+    return {status: {"description": described[status], "content": ERROR_CONTENT} for status in statuses}

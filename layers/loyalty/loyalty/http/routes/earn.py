@@ -1,0 +1,49 @@
+"""POST /members/{memberId}/earn: a partner reports a purchase; it becomes a lot of points."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from loyalty.clock import utcnow
+from loyalty.domain.earning import Purchase
+from loyalty.http.identity import Role
+from loyalty.http.models import EarnRequest, EarnResponse
+from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
+from loyalty.http.routes.members import MemberIdPath
+from loyalty.http.telemetry import count_points
+from loyalty.store import points
+
+router = APIGatewayHttpRouter()
+
+
+@router.post(
+    "/members/<memberId>/earn",
+    summary="Credit a purchase (partners)",
+    description="Idempotent on `transactionId`: the same request again returns the original response "
+    "(header `Idempotent-Replayed: true`); another request with the same `transactionId` is a 409.",
+    responses={
+        201: {"description": "points credited", "content": {"application/json": {"model": EarnResponse}}},
+        **errors(400, 401, 403, 404, 409, 422),
+    },
+    tags=["points"],
+)
+def post_earn(member_id: MemberIdPath, body: EarnRequest) -> Response[Any]:
+    caller = current_caller(router)
+    caller.require(member_id, Role.PARTNER, self_allowed=False)
+    purchase = Purchase(
+        amount=Decimal(body.amount),
+        currency=body.currency,
+        occurred_at=body.occurred_at,
+        channel=body.channel,
+        category=body.category,
+    )
+    outcome = points.earn(
+        member_id, body.transaction_id, purchase, actor=caller.actor, rules=program_rules(), now=utcnow()
+    )
+    if not outcome.replayed:
+        count_points("PointsEarned", outcome.body["points"])
+    return outcome_response(outcome)

@@ -1,0 +1,58 @@
+"""POST /members/{memberId}/redemptions: spend points, soonest-expiring lots first."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from loyalty.clock import utcnow
+from loyalty.domain.errors import InvalidRequest
+from loyalty.http.identity import Role
+from loyalty.http.models import RedeemRequest, RedeemResponse
+from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
+from loyalty.http.routes.members import MemberIdPath
+from loyalty.http.telemetry import count_points
+from loyalty.store import points
+
+router = APIGatewayHttpRouter()
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="idempotency-key",
+        pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        description="a key of the caller's choosing: a retry with the same key and body returns the "
+        "original response; the same key with another body is a 409",
+    ),
+]
+
+
+@router.post(
+    "/members/<memberId>/redemptions",
+    summary="Redeem points (the member, or a partner at the till)",
+    responses={
+        201: {"description": "points redeemed", "content": {"application/json": {"model": RedeemResponse}}},
+        **errors(400, 401, 403, 404, 409, 422),
+    },
+    tags=["points"],
+)
+def post_redemption(
+    member_id: MemberIdPath, body: RedeemRequest, idempotency_key: IdempotencyKey
+) -> Response[Any]:
+    caller = current_caller(router)
+    caller.require(member_id, Role.PARTNER)
+    if body.points is None:
+        raise InvalidRequest("points", "is required")
+    outcome = points.redeem(
+        member_id,
+        body.points,
+        idempotency_key=idempotency_key,
+        actor=caller.acting_as(member_id),
+        rules=program_rules(),
+        now=utcnow(),
+    )
+    if not outcome.replayed:
+        count_points("PointsRedeemed", outcome.body["points"])
+    return outcome_response(outcome)

@@ -1,0 +1,1 @@
+"""DynamoDB access: items, keys, reads and the points transaction (see docs/design.md)."""
