@@ -14,8 +14,6 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +30,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
+
+from loyalty.domain.rules_source import RulesError, default_rules_text, read_rules_text
 
 __all__ = [
     "MAX_HORIZON_MONTHS",
@@ -64,15 +64,6 @@ _HORIZON_NOTE = (
 )
 _IDENTIFIER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-class RulesError(ValueError):
-    """The program rules document cannot be used. `problems` lists (JSON path, reason) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = tuple(problems)
-        lines = [f"{path}: {reason}" for path, reason in problems]
-        super().__init__("program rules are invalid: " + "\n".join(lines))
 
 
 # --- field types --------------------------------------------------------------------------------
@@ -392,35 +383,14 @@ def parse_rules(document: Mapping[str, Any] | str | bytes) -> ProgramRules:
 @functools.cache
 def default_rules() -> ProgramRules:
     """The rules shipped with the code (`default_rules.json`): used when a deployment sets none."""
-    text = resources.files("loyalty.domain").joinpath("default_rules.json").read_text(encoding="utf-8")
-    return parse_rules(text)
+    return parse_rules(default_rules_text())
 
 
 def load_rules(source: str) -> ProgramRules:
-    """Load the rules a deployment names: `""` or `"default"` (the shipped default),
-    `"file:<path>"` (a local JSON file) or `"ssm:<parameter name>"` (an SSM parameter, cached 5 min).
+    """Load and validate the rules a deployment names (see `read_rules_text` for the sources).
 
-    Anything else, an unreadable source or an invalid document raises `RulesError`.
+    An unknown source, an unreadable one or an invalid document raises `RulesError`.
     """
     if source in ("", "default"):
         return default_rules()
-    kind, _, target = source.partition(":")
-    if kind == "file" and target:
-        try:
-            text = Path(target).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RulesError([("(source)", f"cannot read {target}: {exc.strerror or exc}")]) from None
-        return parse_rules(text)
-    if kind == "ssm" and target:
-        # Imported here: only deployments that keep their rules in SSM pay for the import.
-        from aws_lambda_powertools.utilities.parameters import get_parameter
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        try:
-            value = get_parameter(target, max_age=300)
-        except GetParameterError as exc:
-            raise RulesError([("(source)", f"cannot read SSM parameter {target}: {exc}")]) from None
-        return parse_rules(value if value is not None else "")
-    raise RulesError(
-        [("(source)", f"{source!r} is not a rules source: use '', 'default', 'file:<path>' or 'ssm:<name>'")]
-    )
+    return parse_rules(read_rules_text(source))

@@ -6,19 +6,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 from pydantic.alias_generators import to_camel
 
 from loyalty.timefmt import format_instant
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-MemberId = Annotated[str, Field(pattern=IDENTIFIER, description="member id (Cognito `sub` or card number)")]
+MemberIdPath = Annotated[str, Path(alias="memberId", pattern=IDENTIFIER, description="the member's id")]
 Instant = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
 Points = Annotated[int, Field(ge=0)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # defer_build: a function builds the validators of the models it uses, not of the whole API.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
 
 class Problem(Body):

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from loyalty.domain.rules import ProgramRules, load_rules
 from loyalty.http.errors import register_error_handlers
 from loyalty.http.identity import Caller, caller_from_event
 from loyalty.http.models import ErrorResponse
 from loyalty.settings import settings
 from loyalty.store.records import Outcome
+
+if TYPE_CHECKING:
+    from loyalty.domain.rules import ProgramRules
 
 ERROR_CONTENT = {"application/json": {"model": ErrorResponse}}
 
@@ -36,7 +39,17 @@ def current_caller(router: APIGatewayHttpRouter) -> Caller:
 @cache
 def program_rules() -> ProgramRules:
     """The rules document in force, loaded once per process (a bad document fails the cold start)."""
+    from loyalty.domain.rules import load_rules  # the rules schema is built only where rules are used
+
     return load_rules(settings().rules_source)
+
+
+@cache
+def program_timezone() -> ZoneInfo:
+    """The program timezone alone, for the read paths that only need to name local dates."""
+    from loyalty.domain.rules_source import program_timezone as read_timezone
+
+    return read_timezone(settings().rules_source)
 
 
 def json_response(status_code: int, body: Any) -> Response[Any]:

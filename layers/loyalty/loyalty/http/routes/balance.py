@@ -10,9 +10,15 @@ from loyalty.clock import utcnow
 from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.lots import available, expiring_summary, is_live, spend_order
 from loyalty.http.identity import Role
-from loyalty.http.models import BalanceResponse, ExpiringPoints, LotSource, LotsResponse, LotView
-from loyalty.http.resolver import current_caller, errors, program_rules
-from loyalty.http.routes.members import MemberIdPath
+from loyalty.http.models import (
+    BalanceResponse,
+    ExpiringPoints,
+    LotSource,
+    LotsResponse,
+    LotView,
+    MemberIdPath,
+)
+from loyalty.http.resolver import current_caller, errors, program_timezone
 from loyalty.store.wallet import WalletSnapshot, read_wallet
 
 router = APIGatewayHttpRouter()
@@ -40,7 +46,7 @@ def get_balance(member_id: MemberIdPath) -> BalanceResponse:
         available=available(lots, now),
         expiring=[
             ExpiringPoints(date=day.isoformat(), expires_at=moment, points=points)
-            for day, moment, points in expiring_summary(lots, now, program_rules().tz)
+            for day, moment, points in expiring_summary(lots, now, program_timezone())
         ],
         as_of=now,
     )

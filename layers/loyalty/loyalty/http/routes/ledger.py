@@ -8,9 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.http.identity import Role
-from loyalty.http.models import LedgerResponse
+from loyalty.http.models import LedgerResponse, MemberIdPath
 from loyalty.http.resolver import current_caller, errors
-from loyalty.http.routes.members import MemberIdPath
 from loyalty.store.ledger import ledger_page
 
 router = APIGatewayHttpRouter()

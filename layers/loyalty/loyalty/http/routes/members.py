@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
 from loyalty.http.identity import Role
-from loyalty.http.models import IDENTIFIER, MemberResponse, ProfileRequest
+from loyalty.http.models import MemberIdPath, MemberResponse, ProfileRequest
 from loyalty.http.resolver import current_caller, errors, json_response
 from loyalty.store import members
 from loyalty.store.members import Profile
 
 router = APIGatewayHttpRouter()
-MemberIdPath = Annotated[str, Path(alias="memberId", pattern=IDENTIFIER, description="the member's id")]
 
 
 def member_body(profile: Profile, available: int) -> dict[str, Any]:

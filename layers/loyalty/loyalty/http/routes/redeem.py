@@ -11,9 +11,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from loyalty.clock import utcnow
 from loyalty.domain.errors import InvalidRequest
 from loyalty.http.identity import Role
-from loyalty.http.models import RedeemRequest, RedeemResponse
+from loyalty.http.models import MemberIdPath, RedeemRequest, RedeemResponse
 from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
-from loyalty.http.routes.members import MemberIdPath
 from loyalty.http.telemetry import count_points
 from loyalty.store import points
 

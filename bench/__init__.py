@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): they print figures; `make bench` runs them all."""

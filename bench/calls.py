@@ -1,0 +1,146 @@
+"""DynamoDB calls per operation, counted on the handlers' own client (budget: earn ≤ 2, redeem ≤ 2,
+balance ≤ 1, idempotent replay ≤ 2), with the request units DynamoDB reports where it does."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.environment import ROOT
+from devtools.identity import Identity
+from devtools.lambda_runtime import LambdaContext, http_event, load_handler
+from loyalty.store.client import dynamodb
+
+BUDGET = {
+    "enrol": 1,
+    "earn": 2,
+    "earn (replay)": 2,
+    "redeem": 2,
+    "redeem (replay)": 2,
+    "balance": 1,
+    "lots": 1,
+}
+PARTNER = Identity.partner("bench-pos")
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        dynamodb().meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    def measure(self, action: Callable[[], dict[str, Any]]) -> tuple[int, str, int]:
+        self.calls.clear()
+        response = action()
+        return (
+            sum(self.calls.values()),
+            "+".join(f"{n} {op}" for op, n in self.calls.items()),
+            response["statusCode"],
+        )
+
+
+def _call(function: str, method: str, path: str, route: str, member_id: str, **kwargs: Any) -> dict[str, Any]:
+    handler = load_handler(f"functions/{function}", "app.lambda_handler", root=ROOT)
+    event = http_event(
+        method, path, route_key=f"{method} {route}", path_parameters={"memberId": member_id}, **kwargs
+    )
+    return handler(event, LambdaContext(function))
+
+
+def report(endpoint: str) -> None:
+    counter = CallCounter()
+    member = f"bench-{uuid.uuid4().hex[:8]}"
+    json_headers = {"content-type": "application/json"}
+
+    def enrol() -> dict[str, Any]:
+        return _call(
+            "members",
+            "PUT",
+            f"/members/{member}",
+            "/members/{memberId}",
+            member,
+            headers=json_headers,
+            body={"email": "b@example.com"},
+            identity=PARTNER,
+        )
+
+    purchase = {
+        "transactionId": "bench-tx-0",
+        "amount": "25.00",
+        "currency": "EUR",
+        "occurredAt": datetime.now(UTC).isoformat(),
+        "channel": "store",
+    }
+
+    def earn(body: dict[str, Any] = purchase) -> dict[str, Any]:
+        return _call(
+            "earn",
+            "POST",
+            f"/members/{member}/earn",
+            "/members/{memberId}/earn",
+            member,
+            headers=json_headers,
+            body=body,
+            identity=PARTNER,
+        )
+
+    def redeem() -> dict[str, Any]:
+        return _call(
+            "redeem",
+            "POST",
+            f"/members/{member}/redemptions",
+            "/members/{memberId}/redemptions",
+            member,
+            headers={**json_headers, "idempotency-key": "bench-key"},
+            body={"points": 30},
+            identity=Identity.member(member),
+        )
+
+    def balance() -> dict[str, Any]:
+        return _call(
+            "balance",
+            "GET",
+            f"/members/{member}/balance",
+            "/members/{memberId}/balance",
+            member,
+            identity=Identity.member(member),
+        )
+
+    def lots() -> dict[str, Any]:
+        return _call(
+            "balance",
+            "GET",
+            f"/members/{member}/lots",
+            "/members/{memberId}/lots",
+            member,
+            identity=Identity.member(member),
+        )
+
+    rows = [("enrol", *counter.measure(enrol))]
+    # A daily shopper: 400 purchases on 400 days, then the measured ones.
+    start = datetime.now(UTC) - timedelta(days=400)
+    for day in range(400):
+        earn(
+            {
+                **purchase,
+                "transactionId": f"bench-seed-{day}",
+                "occurredAt": (start + timedelta(days=day)).isoformat(),
+            }
+        )
+    rows.append(("earn", *counter.measure(earn)))
+    rows.append(("earn (replay)", *counter.measure(earn)))
+    rows.append(("redeem", *counter.measure(redeem)))
+    rows.append(("redeem (replay)", *counter.measure(redeem)))
+    rows.append(("balance", *counter.measure(balance)))
+    rows.append(("lots", *counter.measure(lots)))
+
+    print("\nDynamoDB calls per operation (member holding ~400 lots on ~14 pages, DynamoDB Local)")
+    print(f"{'operation':<18}{'calls':>6}{'budget':>8}  {'status':>6}  calls made")
+    for name, count, detail, status in rows:
+        verdict = "ok" if count <= BUDGET[name] else "OVER"
+        print(f"{name:<18}{count:>6}{BUDGET[name]:>8}  {status:>6}  {detail}  {verdict}")

@@ -1,0 +1,117 @@
+"""Many processes move one member's points at once, on DynamoDB Local (the real engine).
+
+Whatever the interleaving: the balance never goes negative, always equals the sum of the
+lots and the sum of the ledger, and every point is accounted for by exactly one success.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.identity import Identity
+
+from tests.integration.conftest import ROOT, Api
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 6
+REDEMPTIONS_PER_WORKER = 12
+
+
+def _redeem_worker(environment: dict[str, str], member_id: str, amounts: list[int]) -> list[tuple[int, Any]]:
+    """Runs in a fresh interpreter: the redeem Lambda handler, called back to back."""
+    os.environ.update(environment)
+    from devtools.lambda_runtime import LambdaContext, http_event, load_handler
+
+    handler = load_handler("functions/redeem", "app.lambda_handler", root=Path(ROOT))
+    results = []
+    for points in amounts:
+        event = http_event(
+            "POST",
+            f"/members/{member_id}/redemptions",
+            route_key="POST /members/{memberId}/redemptions",
+            path_parameters={"memberId": member_id},
+            headers={"content-type": "application/json", "idempotency-key": uuid.uuid4().hex},
+            body={"points": points},
+            identity=Identity.member(member_id),
+        )
+        response = handler(event, LambdaContext("RedeemFunction"))
+        results.append((int(response["statusCode"]), response["body"]))
+    return results
+
+
+def _environment() -> dict[str, str]:
+    names = ("AWS_ENDPOINT_URL_DYNAMODB", "TABLE_NAME", "RULES_SOURCE", "AWS_ACCESS_KEY_ID")
+    names += ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "POWERTOOLS_LOG_LEVEL")
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def _ledger_sum(table: Any, member_id: str) -> int:
+    items = table.query(
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :ledger)",
+        ExpressionAttributeValues={":pk": f"MEMBER#{member_id}", ":ledger": "LEDGER#"},
+    )["Items"]
+    return sum(int(item["points"]) for item in items)
+
+
+def _stored_lots_sum(table: Any, member_id: str) -> tuple[int, int]:
+    """(sum of `remaining` over every stored lot, the wallet's `available` counter)."""
+    items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"})[
+        "Items"
+    ]
+    lots = sum(int(lot["remaining"]) for item in items if item["sk"].startswith("WALLET#LOTS#") for lot in item["lots"].values())
+    wallet = next(item for item in items if item["sk"] == "WALLET")
+    return lots, int(wallet["available"])
+
+
+def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
+    api: Api, enrolled: str, table: Any
+) -> None:
+    # Given a member with 30 lots worth 1,500 points, spread over many expiry dates
+    start = datetime.now(UTC) - timedelta(days=300)
+    for day in range(30):
+        occurred = (start + timedelta(days=day * 9)).isoformat()
+        assert api.earn(enrolled, amount="50", occurredAt=occurred).status == 201
+    initial = api.balance(enrolled).body["available"]
+    assert initial == 1500
+
+    # When 6 processes each try 12 redemptions at once, asking for 2,160 points in all
+    amounts = [[10 + (worker * 7 + n * 3) % 41 for n in range(REDEMPTIONS_PER_WORKER)] for worker in range(WORKERS)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(WORKERS) as pool:
+        batches = pool.starmap(_redeem_worker, [(_environment(), enrolled, batch) for batch in amounts])
+    outcomes = [(status, body, points) for batch, asked in zip(batches, amounts, strict=True) for (status, body), points in zip(batch, asked, strict=True)]
+
+    # Then every answer is a success or a clean conflict, never anything else
+    statuses = {status for status, _, _ in outcomes}
+    assert statuses <= {201, 409}, statuses
+    redeemed = sum(points for status, _, points in outcomes if status == 201)
+    assert 201 in statuses and redeemed <= initial
+    # And the balance is exactly what the successes left, equal to the lots and to the ledger
+    final = api.balance(enrolled).body["available"]
+    assert final == initial - redeemed >= 0
+    lots_sum, counter = _stored_lots_sum(table, enrolled)
+    assert lots_sum == counter == final
+    assert _ledger_sum(table, enrolled) == final
+
+
+def test_concurrent_redemptions_of_the_last_points_let_exactly_one_succeed(api: Api, enrolled: str) -> None:
+    # Given a member with exactly 100 points
+    assert api.earn(enrolled, amount="100").status == 201
+
+    # When 6 processes each try to take those 100 points at the same moment
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(WORKERS) as pool:
+        batches = pool.starmap(_redeem_worker, [(_environment(), enrolled, [100]) for _ in range(WORKERS)])
+    statuses = sorted(status for batch in batches for status, _ in batch)
+
+    # Then exactly one succeeds and the others are refused with a 409
+    assert statuses == [201] + [409] * (WORKERS - 1)
+    assert api.balance(enrolled).body["available"] == 0
