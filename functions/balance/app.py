@@ -1,6 +1,7 @@
 """Lambda handler: GET /members/{memberId}/balance and /lots."""
 
 from aws_lambda_powertools.logging import correlation_paths
+
 from loyalty.http.resolver import build_resolver
 from loyalty.http.routes import balance
 from loyalty.http.telemetry import logger

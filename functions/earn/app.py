@@ -1,6 +1,7 @@
 """Lambda handler: POST /members/{memberId}/earn (partners report purchases)."""
 
 from aws_lambda_powertools.logging import correlation_paths
+
 from loyalty.http.resolver import build_resolver
 from loyalty.http.routes import earn
 from loyalty.http.telemetry import logger, metrics

@@ -1,6 +1,7 @@
 """Lambda handler: PUT/GET /members/{memberId} (enrol, update, read a member)."""
 
 from aws_lambda_powertools.logging import correlation_paths
+
 from loyalty.http.resolver import build_resolver
 from loyalty.http.routes import members
 from loyalty.http.telemetry import logger

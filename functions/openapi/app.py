@@ -1,6 +1,7 @@
 """Lambda handler: GET /openapi.json (the OpenAPI document generated from the code) and GET /swagger."""
 
 from aws_lambda_powertools.logging import correlation_paths
+
 from loyalty.http.openapi import build_api
 from loyalty.http.telemetry import logger
 

@@ -1,6 +1,7 @@
 """Lambda handler: POST /members/{memberId}/redemptions."""
 
 from aws_lambda_powertools.logging import correlation_paths
+
 from loyalty.http.resolver import build_resolver
 from loyalty.http.routes import redeem
 from loyalty.http.telemetry import logger, metrics

@@ -1,0 +1,472 @@
+"""Contract tests of template.yaml: what the deployment promises (SPEC §2, §5, §8; docs/design.md).
+
+The template is read with PyYAML as CloudFormation would read it: the short intrinsic tags
+(`!Ref`, `!Sub`, ...) become their long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """A SafeLoader that knows CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(tag: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
+    key = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
+
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if tag == "GetAtt":  # !GetAtt Resource.Attribute is the list [Resource, Attribute]
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            assert isinstance(node, yaml.MappingNode)
+            value = loader.construct_mapping(node, deep=True)
+        return {key: value}
+
+    return construct
+
+
+for _tag in (
+    "Ref", "Sub", "GetAtt", "If", "Join", "Select", "Split", "Equals", "Not", "And", "Or",
+    "Condition", "FindInMap", "Base64", "ImportValue", "GetAZs", "Cidr",
+):  # fmt: skip
+    CloudFormationLoader.add_constructor(f"!{_tag}", _intrinsic(_tag))
+
+
+# What each function is for, and nothing more (SPEC §5, docs/design.md "Access patterns").
+FUNCTIONS: dict[str, dict[str, Any]] = {
+    "MembersFunction": {
+        "dir": "members",
+        "routes": {("PUT", "/members/{memberId}"), ("GET", "/members/{memberId}")},
+        "table_actions": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "reads_rules": False,
+    },
+    "BalanceFunction": {
+        "dir": "balance",
+        "routes": {("GET", "/members/{memberId}/balance"), ("GET", "/members/{memberId}/lots")},
+        "table_actions": {"Query"},
+        "reads_rules": False,
+    },
+    "LedgerFunction": {
+        "dir": "ledger",
+        "routes": {("GET", "/members/{memberId}/ledger")},
+        "table_actions": {"Query"},
+        "reads_rules": False,
+    },
+    "EarnFunction": {
+        "dir": "earn",
+        "routes": {("POST", "/members/{memberId}/earn")},
+        "table_actions": {"BatchGetItem", "GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "reads_rules": True,
+    },
+    "RedeemFunction": {
+        "dir": "redeem",
+        "routes": {("POST", "/members/{memberId}/redemptions")},
+        "table_actions": {"Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"},
+        "reads_rules": True,
+    },
+    "OpenApiFunction": {
+        "dir": "openapi",
+        "routes": {("GET", "/openapi.json"), ("GET", "/swagger")},
+        "table_actions": set(),
+        "reads_rules": False,
+    },
+}
+PUBLIC_ROUTES = {("GET", "/openapi.json"), ("GET", "/swagger")}
+TABLE_ARN = {"Fn::GetAtt": ["LoyaltyTable", "Arn"]}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CloudFormationLoader)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _of_type(resources: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == type_}
+
+
+def _http_events(function: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    events = function["Properties"].get("Events", {})
+    return {name: e["Properties"] for name, e in events.items() if e["Type"] == "HttpApi"}
+
+
+def _statements(function: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """Every IAM statement of a function's inline policies, with the condition it depends on.
+
+    Policy templates (`DynamoDBCrudPolicy: ...`) and managed policy names are refused: they
+    grant more than the handler needs, and could not be checked here.
+    """
+    found: list[tuple[str | None, dict[str, Any]]] = []
+    for policy in function["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and set(policy) <= {"Version", "Statement"}, (
+            f"only inline policy documents are allowed, got {policy!r}"
+        )
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:
+                condition, when_true, when_false = statement["Fn::If"]
+                assert when_false == NO_VALUE, (
+                    "a conditional statement must vanish when its condition is false"
+                )
+                found.append((condition, when_true))
+            else:
+                found.append((None, statement))
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def _is_dynamodb(statement: dict[str, Any]) -> bool:
+    return any(a.startswith("dynamodb:") for a in _actions(statement))
+
+
+# ---------------------------------------------------------------- the table
+
+
+def test_the_table_keeps_its_data_when_the_stack_is_deleted_or_the_table_replaced(
+    resources: dict[str, Any],
+) -> None:
+    """Given the table, then stack deletion and replacement retain it, and deletion protection is on."""
+    table = resources["LoyaltyTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_the_table_has_point_in_time_recovery_and_encryption(resources: dict[str, Any]) -> None:
+    properties = resources["LoyaltyTable"]["Properties"]
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_the_table_is_on_demand_with_string_pk_and_sk(resources: dict[str, Any]) -> None:
+    properties = resources["LoyaltyTable"]["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    types = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+    assert types == {name: "S" for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")}
+
+
+@pytest.mark.parametrize(
+    ("index", "hash_key", "range_key", "projection"),
+    [("ByNextExpiry", "gsi1pk", "gsi1sk", "KEYS_ONLY"), ("ByStatus", "gsi2pk", "gsi2sk", "ALL")],
+)
+def test_the_table_declares_the_indexes_of_the_design(
+    resources: dict[str, Any], index: str, hash_key: str, range_key: str, projection: str
+) -> None:
+    indexes = {i["IndexName"]: i for i in resources["LoyaltyTable"]["Properties"]["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"ByNextExpiry", "ByStatus"}
+    assert indexes[index]["KeySchema"] == [
+        {"AttributeName": hash_key, "KeyType": "HASH"},
+        {"AttributeName": range_key, "KeyType": "RANGE"},
+    ]
+    assert indexes[index]["Projection"] == {"ProjectionType": projection}
+
+
+def test_the_table_garbage_collects_on_the_ttl_attribute(resources: dict[str, Any]) -> None:
+    ttl = resources["LoyaltyTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "ttl", "Enabled": True}
+
+
+# ---------------------------------------------------------------- the functions
+
+
+def test_the_template_declares_exactly_the_known_functions(resources: dict[str, Any]) -> None:
+    """Given a new function in the template, this test fails until its rights are written down here."""
+    assert set(_of_type(resources, "AWS::Serverless::Function")) == set(FUNCTIONS)
+
+
+def test_every_function_runs_python_3_12_on_arm64_with_the_shared_layer(template: dict[str, Any]) -> None:
+    defaults = template["Globals"]["Function"]
+    assert defaults["Runtime"] == "python3.12"
+    assert defaults["Architectures"] == ["arm64"]
+    assert defaults["Layers"] == [{"Ref": "LoyaltyLayer"}]
+    assert "Tracing" not in defaults or defaults["Tracing"] == "Disabled"
+    for name, function in _of_type(template["Resources"], "AWS::Serverless::Function").items():
+        overridden = set(function["Properties"]) & {"Runtime", "Architectures", "Layers"}
+        assert not overridden, f"{name} overrides {overridden} of Globals"
+
+
+def test_every_function_gets_its_configuration_from_the_environment(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["TABLE_NAME"] == {"Ref": "LoyaltyTable"}
+    assert variables["RULES_SOURCE"] == {
+        "Fn::If": ["HasRulesParameter", {"Fn::Sub": "ssm:${RulesParameterName}"}, "default"]
+    }
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "loyalty"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Loyalty"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_code_folder_exists_with_an_app_module(resources: dict[str, Any], name: str) -> None:
+    """Given a function, when its CodeUri is resolved, then the folder holds app.py with lambda_handler."""
+    properties = resources[name]["Properties"]
+    assert properties["CodeUri"].rstrip("/") == f"functions/{FUNCTIONS[name]['dir']}"
+    assert properties["Handler"] == "app.lambda_handler"
+    app = ROOT / properties["CodeUri"] / "app.py"
+    assert app.is_file(), f"{app.relative_to(ROOT)} is missing"
+    assert re.search(r"^def lambda_handler\(", app.read_text(encoding="utf-8"), re.MULTILINE), (
+        f"{app.relative_to(ROOT)} defines no lambda_handler"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_may_perform_exactly_its_table_actions_on_the_table_only(
+    resources: dict[str, Any], name: str
+) -> None:
+    """Given a function, when its policies are read, then the DynamoDB actions equal what its job needs."""
+    dynamodb = [s for _, s in _statements(resources[name]) if _is_dynamodb(s)]
+    granted = {a.removeprefix("dynamodb:") for s in dynamodb for a in _actions(s)}
+    assert granted == FUNCTIONS[name]["table_actions"]
+    for statement in dynamodb:
+        assert statement["Effect"] == "Allow"
+        assert statement["Resource"] == TABLE_ARN, "no index, no other table, no wildcard"
+        assert all(a.startswith("dynamodb:") and "*" not in a for a in _actions(statement))
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_and_only_when_set(
+    resources: dict[str, Any], name: str
+) -> None:
+    others = [(c, s) for c, s in _statements(resources[name]) if not _is_dynamodb(s)]
+    if not FUNCTIONS[name]["reads_rules"]:
+        assert others == []
+        return
+    assert len(others) == 1
+    condition, statement = others[0]
+    assert condition == "HasRulesParameter"
+    assert _actions(statement) == {"ssm:GetParameter"}
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RulesParameterName}"
+    }
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_serves_exactly_its_routes_on_the_loyalty_api(
+    resources: dict[str, Any], name: str
+) -> None:
+    events = _http_events(resources[name])
+    assert {(e["Method"], e["Path"]) for e in events.values()} == FUNCTIONS[name]["routes"]
+    assert all(e["ApiId"] == {"Ref": "LoyaltyApi"} for e in events.values())
+
+
+def test_every_route_is_behind_the_cognito_jwt_authorizer_except_the_documentation(
+    resources: dict[str, Any],
+) -> None:
+    """Given all HttpApi events, then only /openapi.json and /swagger opt out of the default authorizer."""
+    auth = resources["LoyaltyApi"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "CognitoJwt"
+    public = set()
+    for function in _of_type(resources, "AWS::Serverless::Function").values():
+        for event in _http_events(function).values():
+            authorizer = event.get("Auth", {}).get("Authorizer", "CognitoJwt")
+            assert authorizer in ("CognitoJwt", "NONE")
+            if authorizer == "NONE":
+                public.add((event["Method"], event["Path"]))
+    assert public == PUBLIC_ROUTES
+
+
+def test_the_authorizer_accepts_tokens_of_the_pool_for_members_and_partners(
+    resources: dict[str, Any],
+) -> None:
+    authorizer = resources["LoyaltyApi"]["Properties"]["Auth"]["Authorizers"]["CognitoJwt"]
+    assert authorizer["IdentitySource"] == "$request.header.Authorization"
+    assert authorizer["JwtConfiguration"] == {
+        "issuer": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"},
+        "audience": [{"Ref": "MemberClient"}, {"Ref": "PartnerClient"}],
+    }
+
+
+def test_the_api_lets_browsers_send_the_headers_the_routes_read(resources: dict[str, Any]) -> None:
+    cors = resources["LoyaltyApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Ref": "CorsAllowedOrigins"}
+    assert set(cors["AllowHeaders"]) == {"authorization", "content-type", "idempotency-key"}
+    assert set(cors["AllowMethods"]) == {"GET", "PUT", "POST"}
+
+
+def test_the_api_is_throttled_and_logs_every_access_as_json(resources: dict[str, Any]) -> None:
+    properties = resources["LoyaltyApi"]["Properties"]
+    assert properties["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert properties["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    logs = properties["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    assert logs["Format"].lstrip().startswith("{") and "$context.requestId" in logs["Format"]
+    assert resources["ApiAccessLogs"]["Properties"]["RetentionInDays"] == 30
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_logs_to_its_own_group_kept_thirty_days(resources: dict[str, Any], name: str) -> None:
+    groups = [
+        g["Properties"]
+        for g in _of_type(resources, "AWS::Logs::LogGroup").values()
+        if g["Properties"].get("LogGroupName") == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+    ]
+    assert len(groups) == 1
+    assert groups[0]["RetentionInDays"] == 30
+
+
+# ---------------------------------------------------------------- identity
+
+
+def test_partners_get_client_credentials_tokens_with_the_partner_scope(resources: dict[str, Any]) -> None:
+    server = resources["PartnerResourceServer"]["Properties"]
+    assert server["Identifier"] == "loyalty"
+    assert [s["ScopeName"] for s in server["Scopes"]] == ["partner"]
+    client = resources["PartnerClient"]
+    assert "PartnerResourceServer" in (
+        [client["DependsOn"]] if isinstance(client["DependsOn"], str) else client["DependsOn"]
+    )
+    properties = client["Properties"]
+    assert properties["GenerateSecret"] is True
+    assert properties["AllowedOAuthFlows"] == ["client_credentials"]
+    assert properties["AllowedOAuthScopes"] == ["loyalty/partner"]
+    assert properties["AllowedOAuthFlowsUserPoolClient"] is True
+
+
+def test_the_member_apps_use_a_public_client_signing_in_with_srp(resources: dict[str, Any]) -> None:
+    properties = resources["MemberClient"]["Properties"]
+    assert properties.get("GenerateSecret", False) is False
+    assert set(properties["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+
+
+def test_the_pool_has_the_support_and_finance_groups(resources: dict[str, Any]) -> None:
+    groups = {
+        g["Properties"]["GroupName"] for g in _of_type(resources, "AWS::Cognito::UserPoolGroup").values()
+    }
+    assert groups == {"support", "finance"}
+
+
+def test_members_sign_in_with_a_case_insensitive_email(resources: dict[str, Any]) -> None:
+    properties = resources["UserPool"]["Properties"]
+    assert properties["UsernameAttributes"] == ["email"]
+    assert properties["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert properties["Policies"]["PasswordPolicy"]["MinimumLength"] >= 8
+
+
+@pytest.mark.parametrize(("prefix", "accepted"), [
+    ("acme-loyalty", True), ("a", True), ("a1-b2", True),
+    ("-acme", False), ("acme-", False), ("Acme", False), ("", False), ("a" * 64, False),
+])  # fmt: skip
+def test_the_auth_domain_prefix_must_be_a_valid_cognito_domain_label(
+    template: dict[str, Any], prefix: str, accepted: bool
+) -> None:
+    pattern = template["Parameters"]["AuthDomainPrefix"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, prefix)) is accepted
+
+
+@pytest.mark.parametrize(("name", "accepted"), [
+    ("", True), ("/loyalty/rules", True), ("/loyalty/prod/rules-v2", True),
+    ("loyalty/rules", False), ("/loyalty/", False), ("/a b", False),
+])  # fmt: skip
+def test_the_rules_parameter_is_empty_or_a_path_the_policy_arn_can_name(
+    template: dict[str, Any], name: str, accepted: bool
+) -> None:
+    """The ARN is built as `...:parameter${RulesParameterName}`: right only for names with a leading slash."""
+    pattern = template["Parameters"]["RulesParameterName"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, name)) is accepted
+    assert template["Conditions"]["HasRulesParameter"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "RulesParameterName"}, ""]}]
+    }
+
+
+# ---------------------------------------------------------------- alarms and outputs
+
+
+def test_an_alarm_watches_the_api_5xx(resources: dict[str, Any]) -> None:
+    alarms = [
+        a["Properties"]
+        for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "AWS/ApiGateway"
+    ]
+    assert len(alarms) == 1
+    alarm = alarms[0]
+    assert alarm["MetricName"] == "5xx"
+    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "LoyaltyApi"}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Period"]) == (
+        0,
+        "GreaterThanThreshold",
+        300,
+    )
+
+
+@pytest.mark.parametrize("name", ["EarnFunction", "RedeemFunction", "MembersFunction"])
+def test_an_alarm_watches_the_errors_of_each_function_that_changes_state(
+    resources: dict[str, Any], name: str
+) -> None:
+    alarms = [
+        a["Properties"]
+        for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "AWS/Lambda"
+        and a["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
+    ]
+    assert len(alarms) == 1
+    alarm = alarms[0]
+    assert alarm["MetricName"] == "Errors"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_alarms_notify_the_topic_only_when_one_is_given(resources: dict[str, Any]) -> None:
+    for name, alarm in _of_type(resources, "AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]
+        }, name
+
+
+def test_the_outputs_tell_the_operator_what_clients_need(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert set(outputs) >= {
+        "ApiUrl",
+        "UserPoolId",
+        "MemberClientId",
+        "PartnerClientId",
+        "TokenUrl",
+        "TableName",
+    }
+    assert outputs["TokenUrl"]["Value"] == {
+        "Fn::Sub": "https://${AuthDomainPrefix}.auth.${AWS::Region}.amazoncognito.com/oauth2/token"
+    }
+
+
+# ---------------------------------------------------------------- the layer
+
+
+def test_the_layer_ships_the_runtime_dependencies_pinned_in_pyproject(resources: dict[str, Any]) -> None:
+    """Given pyproject's dependencies, the layer pins the same versions, boto3 aside (the runtime has it)."""
+    layer = resources["LoyaltyLayer"]
+    assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/loyalty"
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    pinned = {
+        line.strip()
+        for line in (ROOT / "layers/loyalty/requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert pinned == {d for d in project["dependencies"] if not d.startswith("boto3")}
