@@ -11,7 +11,7 @@ CFN_LINT_VERSION := 1.58.0
 .PHONY: run test setup lint typecheck template-check unit integration bench openapi clean
 
 run: setup
-	$(PY) -m devtools.local
+	$(PY) -m devtools.local $(ARGS)
 
 test: setup lint typecheck template-check
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +126,15 @@ class Api:
             "transactionId": f"tx-{uuid.uuid4().hex}",
             "amount": "100.00",
             "currency": "EUR",
-            "occurredAt": "2026-11-01T10:00:00Z",
+            "occurredAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
             "channel": "store",
             **purchase,
         }
         return self.call("POST", f"/members/{member_id}/earn", identity=identity, body=body)
 
-    def redeem(self, member_id: str, points: int, identity: Identity | None = None, key: str | None = None) -> ApiResponse:
+    def redeem(
+        self, member_id: str, points: int, identity: Identity | None = None, key: str | None = None
+    ) -> ApiResponse:
         return self.call(
             "POST",
             f"/members/{member_id}/redemptions",
@@ -141,7 +144,9 @@ class Api:
         )
 
     def balance(self, member_id: str, identity: Identity | None = None) -> ApiResponse:
-        return self.call("GET", f"/members/{member_id}/balance", identity=identity or Identity.member(member_id))
+        return self.call(
+            "GET", f"/members/{member_id}/balance", identity=identity or Identity.member(member_id)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -165,10 +170,13 @@ def member_items(table: Any) -> Any:
     """Every item of a member (and its purchases' guards): to prove that a refused request changed nothing."""
 
     def read(member_id: str, transaction_ids: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"})[
-            "Items"
+        items = table.query(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"}
+        )["Items"]
+        guards = [
+            table.get_item(Key={"pk": f"PURCHASE#{tx}", "sk": "PURCHASE"}).get("Item")
+            for tx in transaction_ids
         ]
-        guards = [table.get_item(Key={"pk": f"PURCHASE#{tx}", "sk": "PURCHASE"}).get("Item") for tx in transaction_ids]
         return sorted(items, key=lambda item: item["sk"]) + [guard for guard in guards if guard]
 
     return read

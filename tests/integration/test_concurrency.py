@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from devtools.identity import Identity
-
 from tests.integration.conftest import ROOT, Api
 
 pytestmark = pytest.mark.slow
@@ -63,10 +62,15 @@ def _ledger_sum(table: Any, member_id: str) -> int:
 
 def _stored_lots_sum(table: Any, member_id: str) -> tuple[int, int]:
     """(sum of `remaining` over every stored lot, the wallet's `available` counter)."""
-    items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"})[
-        "Items"
-    ]
-    lots = sum(int(lot["remaining"]) for item in items if item["sk"].startswith("WALLET#LOTS#") for lot in item["lots"].values())
+    items = table.query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"}
+    )["Items"]
+    lots = sum(
+        int(lot["remaining"])
+        for item in items
+        if item["sk"].startswith("WALLET#LOTS#")
+        for lot in item["lots"].values()
+    )
     wallet = next(item for item in items if item["sk"] == "WALLET")
     return lots, int(wallet["available"])
 
@@ -83,11 +87,17 @@ def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
     assert initial == 1500
 
     # When 6 processes each try 12 redemptions at once, asking for 2,160 points in all
-    amounts = [[10 + (worker * 7 + n * 3) % 41 for n in range(REDEMPTIONS_PER_WORKER)] for worker in range(WORKERS)]
+    amounts = [
+        [10 + (worker * 7 + n * 3) % 41 for n in range(REDEMPTIONS_PER_WORKER)] for worker in range(WORKERS)
+    ]
     context = multiprocessing.get_context("spawn")
     with context.Pool(WORKERS) as pool:
         batches = pool.starmap(_redeem_worker, [(_environment(), enrolled, batch) for batch in amounts])
-    outcomes = [(status, body, points) for batch, asked in zip(batches, amounts, strict=True) for (status, body), points in zip(batch, asked, strict=True)]
+    outcomes = [
+        (status, body, points)
+        for batch, asked in zip(batches, amounts, strict=True)
+        for (status, body), points in zip(batch, asked, strict=True)
+    ]
 
     # Then every answer is a success or a clean conflict, never anything else
     statuses = {status for status, _, _ in outcomes}

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from devtools.identity import Identity
-
 from tests.integration.conftest import Api
 
 pytestmark = pytest.mark.slow
@@ -20,7 +19,9 @@ pytestmark = pytest.mark.slow
 LOTS = 500
 
 
-def test_a_member_with_500_lots_on_distinct_days_redeems_them_all_at_once(api: Api, enrolled: str, table: Any) -> None:
+def test_a_member_with_500_lots_on_distinct_days_redeems_them_all_at_once(
+    api: Api, enrolled: str, table: Any
+) -> None:
     # Given 500 purchases of 3 points each, on 500 different days of the last 16 months
     first_day = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=LOTS)
     for day in range(LOTS):
@@ -42,9 +43,9 @@ def test_a_member_with_500_lots_on_distinct_days_redeems_them_all_at_once(api: A
     balance = api.balance(enrolled).body
     assert (balance["available"], balance["expiring"]) == (0, [])
     # And no lot page is left behind
-    items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{enrolled}"})[
-        "Items"
-    ]
+    items = table.query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{enrolled}"}
+    )["Items"]
     assert not [item for item in items if item["sk"].startswith("WALLET#LOTS#")]
 
 
@@ -54,7 +55,10 @@ def test_a_partial_redemption_over_many_pages_takes_whole_early_pages_and_part_o
     # Given 60 lots of 10 points on 60 consecutive weeks
     first_day = datetime.now(UTC) - timedelta(weeks=60)
     for week in range(60):
-        assert api.earn(enrolled, amount="10", occurredAt=(first_day + timedelta(weeks=week)).isoformat()).status == 201
+        assert (
+            api.earn(enrolled, amount="10", occurredAt=(first_day + timedelta(weeks=week)).isoformat()).status
+            == 201
+        )
 
     # When the member redeems 425 points
     response = api.redeem(enrolled, 425)

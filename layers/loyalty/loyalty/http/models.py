@@ -7,7 +7,17 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from loyalty.timefmt import format_instant
@@ -26,14 +36,19 @@ class Body(BaseModel):
 
 
 class Problem(Body):
-    field: str
-    reason: str
+    field: str = Field(examples=["amount"])
+    in_: Literal["body", "path", "query", "header"] | None = Field(default=None, alias="in")
+    reason: str = Field(examples=["must be greater than zero"])
 
 
 class ErrorDetail(Body):
+    """`code` is stable and machine-readable; some errors add details (e.g. `available`, `requested`)."""
+
+    model_config = ConfigDict(extra="allow")
+
     code: str = Field(examples=["insufficient_points"])
     message: str
-    fields: list[Problem] | None = None
+    fields: list[Problem] | None = Field(default=None, description="the fields at fault (validation errors)")
 
 
 class ErrorResponse(Body):
@@ -47,7 +62,7 @@ class ProfileRequest(Body):
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     locale: Literal["fr", "en"] = "en"
-    email_opt_in: bool = False
+    email_opt_in: StrictBool = False
 
 
 class BalanceSummary(Body):
@@ -139,13 +154,19 @@ class LedgerResponse(Body):
 # ---- earn
 
 
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time with a UTC offset, e.g. 2026-11-20T17:42:10+01:00")
+    return value
+
+
 class EarnRequest(Body):
     transaction_id: Annotated[
         str, Field(pattern=IDENTIFIER, description="the purchase's id, unique program-wide")
     ]
     amount: Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,4})?$", examples=["42.50"])]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
-    occurred_at: AwareDatetime
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
     channel: Literal["store", "online"]
     category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
@@ -171,7 +192,7 @@ class EarnResponse(Body):
 
 
 class RedeemRequest(Body):
-    points: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    points: Annotated[StrictInt, Field(ge=1, le=100_000_000)] | None = None
     reward_id: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
 
     @field_validator("reward_id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -40,10 +41,9 @@ def build_api() -> APIGatewayHttpResolver:
 
 
 def openapi_document(app: APIGatewayHttpResolver | None = None) -> dict[str, Any]:
-    import json
-
+    """The OpenAPI document of every route, without the schemas no operation refers to."""
     resolver = app or build_api()
-    return json.loads(
+    document: dict[str, Any] = json.loads(
         resolver.get_openapi_json_schema(
             title=TITLE,
             version=VERSION,
@@ -52,3 +52,33 @@ def openapi_document(app: APIGatewayHttpResolver | None = None) -> dict[str, Any
             security=[{"cognito": []}],
         )
     )
+    # Powertools documents its own body for response-validation faults; ours is the error model.
+    for operation in (op for item in document["paths"].values() for op in item.values()):
+        if "500" in operation.get("responses", {}):
+            operation["responses"]["500"] = {
+                "description": "a fault on our side, never caused by the request: retrying is safe",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+            }
+    schemas = document.get("components", {}).get("schemas", {})
+    used = _referenced(document["paths"], schemas)
+    document["components"]["schemas"] = {name: schema for name, schema in schemas.items() if name in used}
+    return document
+
+
+def _referenced(root: Any, schemas: dict[str, Any]) -> set[str]:
+    """Names of the component schemas reachable from `root` through `$ref`s."""
+    found: set[str] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[-1]
+                if name not in found:
+                    found.add(name)
+                    pending.append(schemas.get(name))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found

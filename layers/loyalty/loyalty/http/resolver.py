@@ -77,3 +77,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "invalid field: the error names the field and the reason",
     }
     return {status: {"description": described[status], "content": ERROR_CONTENT} for status in statuses}
+
+
+def success(status: int, description: str, model: type[Any]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a route's success response."""
+    return {status: {"description": description, "content": {"application/json": {"model": model}}}}

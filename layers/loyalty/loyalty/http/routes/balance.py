@@ -18,7 +18,7 @@ from loyalty.http.models import (
     LotView,
     MemberIdPath,
 )
-from loyalty.http.resolver import current_caller, errors, program_timezone
+from loyalty.http.resolver import current_caller, errors, program_timezone, success
 from loyalty.store.wallet import WalletSnapshot, read_wallet
 
 router = APIGatewayHttpRouter()
@@ -34,7 +34,7 @@ def enrolled_wallet(member_id: str) -> WalletSnapshot:
 @router.get(
     "/members/<memberId>/balance",
     summary="Available points and upcoming expiries",
-    responses={**errors(401, 403, 404, 422)},
+    responses={**success(200, "the balance", BalanceResponse), **errors(401, 403, 404, 422)},
     tags=["points"],
 )
 def get_balance(member_id: MemberIdPath) -> BalanceResponse:
@@ -55,7 +55,7 @@ def get_balance(member_id: MemberIdPath) -> BalanceResponse:
 @router.get(
     "/members/<memberId>/lots",
     summary="Unexpired lots, soonest expiry first",
-    responses={**errors(401, 403, 404, 422)},
+    responses={**success(200, "the unexpired lots", LotsResponse), **errors(401, 403, 404, 422)},
     tags=["points"],
 )
 def get_lots(member_id: MemberIdPath) -> LotsResponse:

@@ -13,7 +13,7 @@ from loyalty.domain.earning import Purchase
 from loyalty.http.identity import Role
 from loyalty.http.models import EarnRequest, EarnResponse, MemberIdPath
 from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
-from loyalty.http.telemetry import count_points
+from loyalty.http.telemetry import count_outcome
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
@@ -43,6 +43,5 @@ def post_earn(member_id: MemberIdPath, body: EarnRequest) -> Response[Any]:
     outcome = points.earn(
         member_id, body.transaction_id, purchase, actor=caller.actor, rules=program_rules(), now=utcnow()
     )
-    if not outcome.replayed:
-        count_points("PointsEarned", outcome.body["points"])
+    count_outcome("PointsEarned", outcome)
     return outcome_response(outcome)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.http.identity import Role
 from loyalty.http.models import LedgerResponse, MemberIdPath
-from loyalty.http.resolver import current_caller, errors
+from loyalty.http.resolver import current_caller, errors, success
 from loyalty.store.ledger import ledger_page
 
 router = APIGatewayHttpRouter()
@@ -18,7 +18,7 @@ router = APIGatewayHttpRouter()
 @router.get(
     "/members/<memberId>/ledger",
     summary="Movements, newest first",
-    responses={**errors(400, 401, 403, 404, 422)},
+    responses={**success(200, "a page of movements", LedgerResponse), **errors(400, 401, 403, 404, 422)},
     tags=["points"],
 )
 def get_ledger(

@@ -13,7 +13,7 @@ from loyalty.domain.errors import InvalidRequest
 from loyalty.http.identity import Role
 from loyalty.http.models import MemberIdPath, RedeemRequest, RedeemResponse
 from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
-from loyalty.http.telemetry import count_points
+from loyalty.http.telemetry import count_outcome
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
@@ -52,6 +52,5 @@ def post_redemption(
         rules=program_rules(),
         now=utcnow(),
     )
-    if not outcome.replayed:
-        count_points("PointsRedeemed", outcome.body["points"])
+    count_outcome("PointsRedeemed", outcome)
     return outcome_response(outcome)

@@ -1,0 +1,66 @@
+"""The sample events under events/ (also for `sam local invoke -e`) drive the real handlers:
+a partner enrols a member, reports a purchase, the member redeems and reads its points."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from devtools.template import http_routes
+from tests.integration.conftest import ROOT, Api
+
+# In this order: each step relies on the ones before it.
+SCENARIO = [
+    ("members/put-member-by-partner.json", 201),
+    ("members/get-member-self.json", 200),
+    ("earn/earn-store-purchase.json", 201),
+    ("earn/earn-store-purchase.json", 201),  # a retry: the original response again
+    ("earn/earn-by-member-forbidden.json", 403),
+    ("earn/earn-without-identity.json", 401),
+    ("redeem/redeem-self.json", 201),
+    ("redeem/redeem-more-than-balance.json", 409),
+    ("balance/get-balance-self.json", 200),
+    ("balance/get-lots-support.json", 200),
+    ("ledger/get-ledger-self.json", 200),
+    ("openapi/get-openapi-json.json", 200),
+]
+
+
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0).isoformat()
+
+
+def _purchase_made_yesterday(event: dict[str, Any]) -> dict[str, Any]:
+    """Purchases older than the expiry horizon are refused: keep the samples' purchases recent."""
+    if not event.get("body") or "occurredAt" not in event["body"]:
+        return event
+    return {**event, "body": json.dumps({**json.loads(event["body"]), "occurredAt": YESTERDAY})}
+
+
+def test_every_sample_event_is_used_by_the_scenario() -> None:
+    on_disk = {path.relative_to(ROOT / "events").as_posix() for path in (ROOT / "events").rglob("*.json")}
+    assert on_disk == {name for name, _ in SCENARIO}
+
+
+def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[str, Any]) -> None:
+    routes = {(route.method, route.path): route for route in http_routes(template)}
+    bodies = {}
+    for name, expected in SCENARIO:
+        # Given a sample event, as API Gateway would send it
+        event = json.loads((ROOT / "events" / name).read_text())
+        event = _purchase_made_yesterday(event)
+        method, path = event["routeKey"].split(" ", 1)
+        # When the function the template routes it to handles it
+        response = api.invoke(routes[(method, path)], event)
+        # Then it answers as the scenario says
+        assert response.status == expected, (name, response.body)
+        bodies.setdefault(name, []).append(response.body)
+
+    earned = bodies["earn/earn-store-purchase.json"]
+    assert earned[0] == earned[1] and earned[0]["points"] == 129
+    assert bodies["redeem/redeem-self.json"][0]["balance"] == 29
+    assert bodies["balance/get-balance-self.json"][0]["available"] == 29
+    assert [entry["type"] for entry in bodies["ledger/get-ledger-self.json"][0]["entries"]] == [
+        "redeem",
+        "earn",
+    ]
