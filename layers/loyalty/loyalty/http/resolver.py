@@ -66,7 +66,7 @@ def outcome_response(outcome: Outcome) -> Response[Any]:
     return response
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def errors(*statuses: int) -> dict[int, Any]:
     """OpenAPI entries for the error statuses a route really returns."""
     described = {
         400: "malformed request (invalid JSON, bad cursor)",
@@ -79,6 +79,6 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": described[status], "content": ERROR_CONTENT} for status in statuses}
 
 
-def success(status: int, description: str, model: type[Any]) -> dict[int | str, dict[str, Any]]:
+def success(status: int, description: str, model: type[Any]) -> dict[int, Any]:
     """The OpenAPI entry of a route's success response."""
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}

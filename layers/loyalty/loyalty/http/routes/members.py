@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
 from loyalty.http.identity import Role
-from loyalty.http.models import MemberIdPath, MemberResponse, ProfileRequest
+from loyalty.http.models import BalanceSummary, MemberIdPath, MemberResponse, ProfileRequest
 from loyalty.http.resolver import current_caller, errors, json_response
 from loyalty.store import members
 from loyalty.store.members import Profile
@@ -26,7 +26,7 @@ def member_body(profile: Profile, available: int) -> dict[str, Any]:
         email_opt_in=profile.email_opt_in,
         enrolled_at=profile.enrolled_at,
         updated_at=profile.updated_at,
-        balance={"available": available},
+        balance=BalanceSummary(available=available),
     ).model_dump(mode="json", by_alias=True)
 
 
