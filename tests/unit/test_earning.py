@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from loyalty.domain.earning import EarnQuote, Purchase, active_campaigns, quote_points
 from loyalty.domain.errors import InvalidRequest, UnknownCurrency
 from loyalty.domain.rules import ProgramRules, default_rules, parse_rules

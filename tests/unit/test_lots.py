@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from loyalty.domain.errors import InsufficientPoints
 from loyalty.domain.lots import Lot, Take, allocate, available, expiring_summary, is_live, spend_order
 

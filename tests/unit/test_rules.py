@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
+
 from loyalty.domain.rules import (
     AnniversaryExpiry,
     FixedDateExpiry,
@@ -22,7 +24,6 @@ from loyalty.domain.rules import (
     load_rules,
     parse_rules,
 )
-from pydantic import ValidationError
 
 _DELETE = object()
 
