@@ -1,0 +1,285 @@
+"""devtools.local: the local HTTP server, end to end, against a tiny template and fake functions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.identity import DEV_ISSUER
+from devtools.local import LocalApp, make_server
+from devtools.template import load_template
+
+TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Handler: app.handler
+  HttpApi:
+    Auth:
+      DefaultAuthorizer: Cognito
+Resources:
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Events:
+        Member:
+          Type: HttpApi
+          Properties: {Method: get, Path: "/members/{memberId}"}
+        Earn:
+          Type: HttpApi
+          Properties:
+            Method: post
+            Path: "/members/{memberId}/earn"
+            Auth: {AuthorizationScopes: [loyalty/partner]}
+        Public:
+          Type: HttpApi
+          Properties:
+            Method: get
+            Path: /public
+            Auth: {Authorizer: NONE}
+  BinaryFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/binary
+      Events:
+        Logo:
+          Type: HttpApi
+          Properties: {Method: get, Path: /logo.png, Auth: {Authorizer: NONE}}
+  BrokenFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/broken
+      Events:
+        Broken:
+          Type: HttpApi
+          Properties: {Method: get, Path: /broken}
+  NotWrittenYetFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/later
+      Events:
+        Later:
+          Type: HttpApi
+          Properties: {Method: get, Path: /later}
+  ClockFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/clock
+      Events:
+        Daily:
+          Type: Schedule
+          Properties: {Schedule: "cron(0 1 * * ? *)", Name: clock-daily}
+"""
+
+FUNCTIONS = {
+    "echo": (
+        "import json\n"
+        "def handler(event, context):\n"
+        "    return {'statusCode': 200, 'headers': {'Content-Type': 'application/json',\n"
+        "            'X-Function': context.function_name}, 'body': json.dumps(event)}\n"
+    ),
+    "binary": (
+        "import base64\n"
+        "def handler(event, context):\n"
+        "    return {'statusCode': 200, 'headers': {'content-type': 'image/png'},\n"
+        "            'body': base64.b64encode(b'\\x89PNG').decode(), 'isBase64Encoded': True}\n"
+    ),
+    "broken": "def handler(event, context):\n    raise RuntimeError('boom')\n",
+    "clock": (
+        "def handler(event, context):\n    return {'asOf': event['time'], 'rule': event['resources'][0]}\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("app")
+    (root / "template.yaml").write_text(TEMPLATE, encoding="utf-8")
+    for name, source in FUNCTIONS.items():
+        folder = root / "functions" / name
+        folder.mkdir(parents=True)
+        (folder / "app.py").write_text(source, encoding="utf-8")
+    app = LocalApp(load_template(root / "template.yaml"), root=root, emails=lambda: [{"id": "e-1"}])
+    server = make_server(app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def request(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    call = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
+    try:
+        with urllib.request.urlopen(call, timeout=10) as answer:
+            return answer.status, dict(answer.headers.items()), answer.read()
+    except urllib.error.HTTPError as answer:
+        return answer.code, dict(answer.headers.items()), answer.read()
+
+
+def echoed(url: str, **kwargs: Any) -> dict[str, Any]:
+    status, headers, body = request(url, **kwargs)
+    assert status == 200, body
+    assert headers["X-Function"] == "EchoFunction"
+    return json.loads(body)
+
+
+def test_given_a_dev_member_header_when_calling_then_the_handler_gets_the_member_jwt_claims(
+    base_url: str,
+) -> None:
+    event = echoed(f"{base_url}/members/m1?view=full", headers={"Authorization": "Dev member:m1"})
+
+    jwt = event["requestContext"]["authorizer"]["jwt"]
+    assert jwt["claims"]["sub"] == "m1"
+    assert jwt["claims"]["iss"] == DEV_ISSUER
+    assert "cognito:groups" not in jwt["claims"]
+    assert event["routeKey"] == "GET /members/{memberId}"
+    assert event["pathParameters"] == {"memberId": "m1"}
+    assert (event["rawQueryString"], event["queryStringParameters"]) == ("view=full", {"view": "full"})
+    assert event["headers"]["authorization"] == "Dev member:m1"
+
+
+def test_given_no_identity_when_calling_then_the_handler_gets_no_authorizer_block(base_url: str) -> None:
+    event = echoed(f"{base_url}/members/m1")
+
+    assert "authorizer" not in event["requestContext"]
+
+
+def test_given_junk_in_authorization_when_calling_then_the_handler_gets_no_authorizer_block(
+    base_url: str,
+) -> None:
+    event = echoed(f"{base_url}/members/m1", headers={"Authorization": "Bearer abc.def.ghi"})
+
+    assert "authorizer" not in event["requestContext"]
+
+
+def test_given_a_route_without_authorizer_when_calling_with_an_identity_then_none_is_passed(
+    base_url: str,
+) -> None:
+    event = echoed(f"{base_url}/public", headers={"Authorization": "Dev support:a1"})
+
+    assert "authorizer" not in event["requestContext"]
+
+
+def test_given_a_json_body_when_posting_then_the_handler_gets_it_as_a_string(base_url: str) -> None:
+    body = json.dumps({"transactionId": "t-1", "amount": "12.50"}).encode()
+
+    event = echoed(
+        f"{base_url}/members/m1/earn",
+        method="POST",
+        headers={"Authorization": "Dev partner:pos-1", "Content-Type": "application/json"},
+        body=body,
+    )
+
+    assert json.loads(event["body"]) == {"transactionId": "t-1", "amount": "12.50"}
+    assert event["isBase64Encoded"] is False
+    assert event["requestContext"]["authorizer"]["jwt"]["scopes"] == ["loyalty/partner"]
+
+
+def test_given_a_token_without_the_route_scope_when_posting_then_api_gateway_forbids_it(
+    base_url: str,
+) -> None:
+    status, _, body = request(
+        f"{base_url}/members/m1/earn", method="POST", headers={"Authorization": "Dev member:m1"}, body=b"{}"
+    )
+
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+
+
+def test_given_a_base64_response_when_calling_then_the_client_gets_the_bytes(base_url: str) -> None:
+    status, headers, body = request(f"{base_url}/logo.png")
+
+    assert (status, headers["content-type"], body) == (200, "image/png", b"\x89PNG")
+
+
+def test_given_an_unknown_path_when_calling_then_it_is_a_json_404(base_url: str) -> None:
+    status, _, body = request(f"{base_url}/nowhere")
+
+    assert status == 404
+    assert json.loads(body)["error"]["code"] == "not_found"
+
+
+def test_given_a_known_path_and_another_method_when_calling_then_it_is_a_json_405(base_url: str) -> None:
+    status, headers, body = request(f"{base_url}/members/m1", method="DELETE")
+
+    assert status == 405
+    assert headers["Allow"] == "GET"
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+
+
+def test_given_a_failing_handler_when_calling_then_it_is_a_502_as_from_api_gateway(base_url: str) -> None:
+    status, _, body = request(f"{base_url}/broken")
+
+    assert (status, json.loads(body)) == (502, {"message": "Internal Server Error"})
+
+
+def test_given_a_function_not_written_yet_when_calling_then_it_is_a_502_and_the_server_lives(
+    base_url: str,
+) -> None:
+    status, _, _ = request(f"{base_url}/later")
+
+    assert status == 502
+    assert request(f"{base_url}/public")[0] == 200
+
+
+def test_given_a_schedule_when_fired_at_an_instant_then_the_function_gets_that_time(base_url: str) -> None:
+    status, _, body = request(
+        f"{base_url}/_local/schedules/ClockFunction?asOf=2027-01-31T23:00:00%2B01:00", "POST"
+    )
+
+    assert status == 200
+    result = json.loads(body)["result"]
+    assert result["asOf"] == "2027-01-31T22:00:00Z"
+    assert result["rule"].endswith("rule/clock-daily")
+
+
+def test_given_an_unknown_schedule_when_fired_then_it_is_404_listing_the_schedules(base_url: str) -> None:
+    status, _, body = request(f"{base_url}/_local/schedules/NopeFunction", "POST")
+
+    assert status == 404
+    assert [s["function"] for s in json.loads(body)["error"]["available"]] == ["ClockFunction"]
+
+
+def test_given_an_as_of_without_time_zone_when_fired_then_it_is_400(base_url: str) -> None:
+    status, _, body = request(f"{base_url}/_local/schedules/ClockFunction?asOf=2027-01-31T23:00:00", "POST")
+
+    assert status == 400
+    assert json.loads(body)["error"]["code"] == "invalid_as_of"
+
+
+def test_given_emails_were_sent_when_listing_them_then_they_are_returned(base_url: str) -> None:
+    status, _, body = request(f"{base_url}/_local/emails")
+
+    assert (status, json.loads(body)) == (200, {"emails": [{"id": "e-1"}]})
+
+
+def test_given_the_root_when_calling_then_an_index_with_links_and_identities_is_returned(
+    base_url: str,
+) -> None:
+    status, _, body = request(f"{base_url}/")
+
+    index = json.loads(body)
+    assert status == 200
+    assert index["links"]["swagger"].endswith("/swagger")
+    assert index["identities"]["examples"]["partner"] == "Dev partner:demo-pos"
+    assert "GET /members/{memberId}" in index["routes"]
+
+
+def test_given_missing_handler_files_when_starting_then_they_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE, encoding="utf-8")
+
+    missing = LocalApp(load_template(tmp_path / "template.yaml"), root=tmp_path).missing_handlers()
+
+    assert len(missing) == 5
+    assert missing[0].startswith("BinaryFunction (functions/binary/app.py)")
