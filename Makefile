@@ -10,7 +10,7 @@ CFN_LINT_VERSION := 1.58.0
 
 .PHONY: run test setup lint typecheck template-check unit integration bench openapi clean
 
-run: setup
+run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
 
 test: setup lint typecheck template-check

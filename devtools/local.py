@@ -910,6 +910,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         environment.setdefault("POWERTOOLS_SERVICE_NAME", "loyalty")
         environment.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LoyaltyLocal")
+        # Metrics are CloudWatch EMF lines, noise on a console: POWERTOOLS_METRICS_DISABLED=false shows them.
+        environment.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         # The developer's shell wins (`POWERTOOLS_LOG_LEVEL=DEBUG make run`), except for what
         # points the functions at the local table and rules.
         for name, value in environment.items():
