@@ -149,6 +149,20 @@ class Api:
         )
 
 
+def lots_of(api: Api, member_id: str) -> list[dict[str, Any]]:
+    """The member's unexpired lots, read as the member."""
+    response = api.call("GET", f"/members/{member_id}/lots", identity=Identity.member(member_id))
+    assert response.status == 200
+    return list(response.body["lots"])
+
+
+def ledger_of(api: Api, member_id: str) -> list[dict[str, Any]]:
+    """The first page of the member's ledger, read as the member."""
+    response = api.call("GET", f"/members/{member_id}/ledger", identity=Identity.member(member_id))
+    assert response.status == 200
+    return list(response.body["entries"])
+
+
 @pytest.fixture(scope="session")
 def api(dynamodb_local: str, template: dict[str, Any]) -> Api:
     return Api(http_routes(template))

@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from devtools.identity import Identity
 from loyalty.domain.rules import default_rules
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, ledger_of, lots_of
 
 RULES_VERSION = default_rules().version
 PARIS = ZoneInfo("Europe/Paris")
@@ -29,18 +28,6 @@ def latest_past(month: int, day: int) -> int:
     """The year of the latest `month`/`day` at least two days ago (never drifts into the future)."""
     today = datetime.now(UTC).date() - timedelta(days=2)
     return today.year if (month, day) <= (today.month, today.day) else today.year - 1
-
-
-def lots_of(api: Api, member_id: str) -> list[dict[str, Any]]:
-    response = api.call("GET", f"/members/{member_id}/lots", identity=Identity.member(member_id))
-    assert response.status == 200
-    return list(response.body["lots"])
-
-
-def ledger_of(api: Api, member_id: str) -> list[dict[str, Any]]:
-    response = api.call("GET", f"/members/{member_id}/ledger", identity=Identity.member(member_id))
-    assert response.status == 200
-    return list(response.body["entries"])
 
 
 def tx() -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from devtools.identity import Identity
-from tests.integration.conftest import Api, ApiResponse
+from tests.integration.conftest import Api, ApiResponse, ledger_of, lots_of
 
 
 def header(response: ApiResponse, name: str) -> str | None:
@@ -23,18 +23,6 @@ def purchase(**changes: Any) -> dict[str, Any]:
         "channel": "store",
         **changes,
     }
-
-
-def ledger_of(api: Api, member_id: str) -> list[dict[str, Any]]:
-    response = api.call("GET", f"/members/{member_id}/ledger", identity=Identity.member(member_id))
-    assert response.status == 200
-    return list(response.body["entries"])
-
-
-def lots_of(api: Api, member_id: str) -> list[dict[str, Any]]:
-    response = api.call("GET", f"/members/{member_id}/lots", identity=Identity.member(member_id))
-    assert response.status == 200
-    return list(response.body["lots"])
 
 
 # ---- earn: idempotent on transactionId

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from devtools.identity import Identity
-from tests.integration.conftest import PARTNER, Api
+from tests.integration.conftest import PARTNER, Api, ledger_of, lots_of
 
 
 def days_ago(days: int) -> str:
@@ -18,18 +17,6 @@ def earn(api: Api, member_id: str, amount: str, days: int) -> dict[str, Any]:
     response = api.earn(member_id, amount=amount, occurredAt=days_ago(days))
     assert response.status == 201
     return dict(response.body)
-
-
-def lots_of(api: Api, member_id: str) -> list[dict[str, Any]]:
-    response = api.call("GET", f"/members/{member_id}/lots", identity=Identity.member(member_id))
-    assert response.status == 200
-    return list(response.body["lots"])
-
-
-def ledger_of(api: Api, member_id: str) -> list[dict[str, Any]]:
-    response = api.call("GET", f"/members/{member_id}/ledger", identity=Identity.member(member_id))
-    assert response.status == 200
-    return list(response.body["entries"])
 
 
 def test_a_redemption_spends_the_soonest_expiring_lots_first(api: Api, enrolled: str) -> None:

@@ -10,11 +10,11 @@ from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.lots import available
 from loyalty.settings import settings
 from loyalty.store import keys
-from loyalty.store.client import dynamodb, query_all
+from loyalty.store.client import dynamodb
 from loyalty.store.codec import encode, from_item, to_item
 from loyalty.store.records import Actor
 from loyalty.store.transact import TransactionCancelled, Write, transact_write
-from loyalty.store.wallet import Wallet, snapshot_from_items, wallet_item
+from loyalty.store.wallet import Wallet, read_member_range, snapshot_from_items, wallet_item
 from loyalty.timefmt import format_instant
 
 PROFILE_FIELDS = ("email", "name", "locale", "emailOptIn")
@@ -100,14 +100,7 @@ def _update(member_id: str, fields: dict[str, Any], now: datetime) -> Profile:
 
 def profile_and_balance(member_id: str, now: datetime) -> tuple[Profile, int]:
     """The profile and the live balance, in one Query (profile, wallet and lot pages are adjacent)."""
-    items = query_all(
-        KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-        ExpressionAttributeValues={
-            ":pk": encode(keys.member_pk(member_id)),
-            ":first": encode(keys.PROFILE),
-            ":last": encode(keys.LOT_PAGE_PREFIX + "~"),
-        },
-    )
+    items = read_member_range(member_id, keys.PROFILE, consistent=False)
     profile = next((item for item in items if item[keys.SK] == keys.PROFILE), None)
     if profile is None:
         raise MemberNotFound(member_id)

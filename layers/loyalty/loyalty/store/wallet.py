@@ -183,18 +183,22 @@ def snapshot_from_items(items: list[dict[str, Any]]) -> WalletSnapshot:
     return WalletSnapshot(wallet=wallet, pages=pages, request_record=record)
 
 
-def read_wallet(member_id: str, *, consistent: bool) -> WalletSnapshot:
-    """The wallet and all its lot pages, in one Query (request records lie outside the range)."""
-    items = query_all(
+def read_member_range(member_id: str, first: str, *, consistent: bool) -> list[dict[str, Any]]:
+    """The member's items from sort key `first` through its last lot page, in one Query."""
+    return query_all(
         KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
         ExpressionAttributeValues={
             ":pk": encode(keys.member_pk(member_id)),
-            ":first": encode(keys.WALLET),
+            ":first": encode(first),
             ":last": encode(keys.LOT_PAGE_PREFIX + "~"),
         },
         ConsistentRead=consistent,
     )
-    return snapshot_from_items(items)
+
+
+def read_wallet(member_id: str, *, consistent: bool) -> WalletSnapshot:
+    """The wallet and all its lot pages, in one Query (request records sort after the range)."""
+    return snapshot_from_items(read_member_range(member_id, keys.WALLET, consistent=consistent))
 
 
 def read_wallet_for_request(member_id: str, operation: str, idempotency_key: str) -> WalletSnapshot:
