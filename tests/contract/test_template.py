@@ -462,7 +462,8 @@ def test_the_layer_ships_the_runtime_dependencies_pinned_in_pyproject(resources:
     """Given pyproject's dependencies, the layer pins the same versions, boto3 aside (the runtime has it)."""
     layer = resources["LoyaltyLayer"]
     assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/loyalty"
-    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert "build-LoyaltyLayer:" in (ROOT / "layers/loyalty/Makefile").read_text(encoding="utf-8")
     pinned = {
         line.strip()
         for line in (ROOT / "layers/loyalty/requirements.txt").read_text(encoding="utf-8").splitlines()
