@@ -6,7 +6,7 @@ from loyalty.http.resolver import build_resolver
 from loyalty.http.routes import balance
 from loyalty.http.telemetry import logger
 
-app = build_resolver(balance.router)
+app = build_resolver(balance.router, validation=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

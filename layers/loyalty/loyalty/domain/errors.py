@@ -19,8 +19,13 @@ class InvalidRequest(DomainError):
 
     code = "invalid_request"
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}", fields=[{"field": field, "reason": reason}])
+    def __init__(self, field: str, reason: str, location: str | None = None) -> None:
+        problem = (
+            {"field": field, "reason": reason}
+            if location is None
+            else {"field": field, "in": location, "reason": reason}
+        )
+        super().__init__(f"{field}: {reason}", fields=[problem])
         self.field = field
         self.reason = reason
 

@@ -20,9 +20,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from loyalty.http.identifiers import IDENTIFIER
 from loyalty.timefmt import format_instant
 
-IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MemberIdPath = Annotated[str, Path(alias="memberId", pattern=IDENTIFIER, description="the member's id")]
 Instant = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
 Points = Annotated[int, Field(ge=0)]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from pydantic import BaseModel
 
+from loyalty.http import models
+from loyalty.http.identifiers import IDENTIFIER
 from loyalty.http.resolver import build_resolver, json_response
 from loyalty.http.routes import balance, earn, ledger, members, redeem
 
@@ -18,6 +21,16 @@ DESCRIPTION = (
     "(`Authorization: Bearer …`): members act on their own account, partners carry the `loyalty/partner` "
     "scope, support agents are in the `support` group."
 )
+MEMBER_ID_PARAMETER = {
+    "description": "the member's id",
+    "required": True,
+    "schema": {
+        "type": "string",
+        "pattern": IDENTIFIER,
+        "title": "Memberid",
+        "description": "the member's id",
+    },
+}
 SECURITY_SCHEMES: Any = {"cognito": HTTPBearer(bearerFormat="JWT")}
 
 
@@ -59,10 +72,27 @@ def openapi_document(app: APIGatewayHttpResolver | None = None) -> dict[str, Any
                 "description": "a fault on our side, never caused by the request: retrying is safe",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
             }
-    schemas = document.get("components", {}).get("schemas", {})
+    for operation in (op for item in document["paths"].values() for op in item.values()):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"] == "memberId":
+                parameter.update(MEMBER_ID_PARAMETER)  # the light routes check it by hand, alike
+    schemas = {**document.get("components", {}).get("schemas", {}), **_named_models()}
     used = _referenced(document["paths"], schemas)
     document["components"]["schemas"] = {name: schema for name, schema in schemas.items() if name in used}
     return document
+
+
+def _named_models() -> dict[str, Any]:
+    """Schemas of the models that light routes name without importing (see `resolver.success`)."""
+    from pydantic.json_schema import models_json_schema
+
+    named: list[tuple[type[BaseModel], Literal["serialization"]]] = [
+        (models.ErrorResponse, "serialization"),
+        (models.BalanceResponse, "serialization"),
+        (models.LotsResponse, "serialization"),
+    ]
+    _, top = models_json_schema(named, ref_template="#/components/schemas/{model}")
+    return dict(top.get("$defs", {}))
 
 
 def _referenced(root: Any, schemas: dict[str, Any]) -> set[str]:

@@ -12,20 +12,25 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.http.errors import register_error_handlers
 from loyalty.http.identity import Caller, caller_from_event
-from loyalty.http.models import ErrorResponse
 from loyalty.settings import settings
 from loyalty.store.records import Outcome
 
 if TYPE_CHECKING:
     from loyalty.domain.rules import ProgramRules
 
-ERROR_CONTENT = {"application/json": {"model": ErrorResponse}}
 
+def build_resolver(*routers: APIGatewayHttpRouter, validation: bool = True) -> APIGatewayHttpResolver:
+    """An HTTP API resolver with our error model and the given routes.
 
-def build_resolver(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
-    """An HTTP API resolver with pydantic validation, our error model, and the given routes."""
-    # A response that fails its own model is our bug: a 500, never a 422 blamed on the caller.
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    `validation` (pydantic, on by default) parses and checks bodies, queries and headers. The
+    balance read has none of those: it turns it off, checks its one path parameter itself and
+    keeps pydantic off its cold start (README, "Benchmarks").
+    """
+    if validation:
+        # A response that fails its own model is our bug: a 500, never a 422 blamed on the caller.
+        app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    else:
+        app = APIGatewayHttpResolver()
     register_error_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -76,9 +81,19 @@ def errors(*statuses: int) -> dict[int, Any]:
         409: "conflict: insufficient points, idempotency mismatch, already credited, or concurrent update",
         422: "invalid field: the error names the field and the reason",
     }
-    return {status: {"description": described[status], "content": ERROR_CONTENT} for status in statuses}
+    return {
+        status: {"description": described[status], "content": _schema_ref("ErrorResponse")}
+        for status in statuses
+    }
 
 
-def success(status: int, description: str, model: type[Any]) -> dict[int, Any]:
-    """The OpenAPI entry of a route's success response."""
+def success(status: int, description: str, model: type[Any] | str) -> dict[int, Any]:
+    """The OpenAPI entry of a route's success response: a model, or the name of one in
+    `loyalty.http.models` (for routes that do not import pydantic; the document adds its schema)."""
+    if isinstance(model, str):
+        return {status: {"description": description, "content": _schema_ref(model)}}
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+def _schema_ref(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}

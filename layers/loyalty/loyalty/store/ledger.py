@@ -50,9 +50,9 @@ def decode_cursor(member_id: str, cursor: str) -> str:
         decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
         owner, sort_key = decoded["m"], decoded["after"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidRequest("cursor", "is not a cursor this API issued") from None
+        raise InvalidRequest("cursor", "is not a cursor this API issued", location="query") from None
     if owner != member_id or not isinstance(sort_key, str) or not sort_key.startswith(keys.LEDGER_PREFIX):
-        raise InvalidRequest("cursor", "is not a cursor this API issued for this member")
+        raise InvalidRequest("cursor", "is not a cursor this API issued for this member", location="query")
     return sort_key
 
 

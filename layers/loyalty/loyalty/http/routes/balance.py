@@ -1,25 +1,24 @@
-"""GET /members/{memberId}/balance and /lots: what a member can spend, and when it expires."""
+"""GET /members/{memberId}/balance and /lots: what a member can spend, and when it expires.
+
+The hottest read of the API, kept light: no request body or query to validate, so no
+pydantic on its cold start. The response shapes are `BalanceResponse` and `LotsResponse` of
+`loyalty.http.models` (documented by name; a contract test checks real responses against them).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
 from loyalty.domain.errors import MemberNotFound
-from loyalty.domain.lots import available, expiring_summary, is_live, spend_order
+from loyalty.domain.lots import Lot, available, expiring_summary, is_live, spend_order
+from loyalty.http.identifiers import checked_member_id
 from loyalty.http.identity import Role
-from loyalty.http.models import (
-    BalanceResponse,
-    ExpiringPoints,
-    LotSource,
-    LotsResponse,
-    LotView,
-    MemberIdPath,
-)
 from loyalty.http.resolver import current_caller, errors, program_timezone, success
 from loyalty.store.wallet import WalletSnapshot, read_wallet
+from loyalty.timefmt import format_instant
 
 router = APIGatewayHttpRouter()
 
@@ -34,47 +33,46 @@ def enrolled_wallet(member_id: str) -> WalletSnapshot:
 @router.get(
     "/members/<memberId>/balance",
     summary="Available points and upcoming expiries",
-    responses={**success(200, "the balance", BalanceResponse), **errors(401, 403, 404, 422)},
+    responses={**success(200, "the balance", "BalanceResponse"), **errors(401, 403, 404, 422)},
     tags=["points"],
 )
-def get_balance(member_id: MemberIdPath) -> BalanceResponse:
+def get_balance(memberId: str) -> dict[str, Any]:
+    member_id = checked_member_id(memberId)
     current_caller(router).require(member_id, Role.SUPPORT, Role.PARTNER)
     now = utcnow()
     lots = enrolled_wallet(member_id).lots()
-    return BalanceResponse(
-        member_id=member_id,
-        available=available(lots, now),
-        expiring=[
-            ExpiringPoints(date=day.isoformat(), expires_at=moment, points=points)
+    return {
+        "memberId": member_id,
+        "available": available(lots, now),
+        "expiring": [
+            {"date": day.isoformat(), "expiresAt": format_instant(moment), "points": points}
             for day, moment, points in expiring_summary(lots, now, program_timezone())
         ],
-        as_of=now,
-    )
+        "asOf": format_instant(now),
+    }
 
 
 @router.get(
     "/members/<memberId>/lots",
     summary="Unexpired lots, soonest expiry first",
-    responses={**success(200, "the unexpired lots", LotsResponse), **errors(401, 403, 404, 422)},
+    responses={**success(200, "the unexpired lots", "LotsResponse"), **errors(401, 403, 404, 422)},
     tags=["points"],
 )
-def get_lots(member_id: MemberIdPath) -> LotsResponse:
+def get_lots(memberId: str) -> dict[str, Any]:
+    member_id = checked_member_id(memberId)
     current_caller(router).require(member_id, Role.SUPPORT)
-    now: datetime = utcnow()
+    now = utcnow()
     lots = [lot for lot in spend_order(enrolled_wallet(member_id).lots()) if is_live(lot, now)]
-    return LotsResponse(
-        member_id=member_id,
-        lots=[
-            LotView(
-                lot_id=lot.lot_id,
-                original=lot.original,
-                remaining=lot.remaining,
-                earned_at=lot.earned_at,
-                expires_at=lot.expires_at,
-                source=LotSource(kind=lot.source_kind, ref=lot.source_ref),
-                rules_version=lot.rules_version,
-            )
-            for lot in lots
-        ],
-        as_of=now,
-    )
+    return {"memberId": member_id, "lots": [lot_view(lot) for lot in lots], "asOf": format_instant(now)}
+
+
+def lot_view(lot: Lot) -> dict[str, Any]:
+    return {
+        "lotId": lot.lot_id,
+        "original": lot.original,
+        "remaining": lot.remaining,
+        "earnedAt": format_instant(lot.earned_at),
+        "expiresAt": format_instant(lot.expires_at) if lot.expires_at else None,
+        "source": {"kind": lot.source_kind, "ref": lot.source_ref},
+        "rulesVersion": lot.rules_version,
+    }
