@@ -12,9 +12,10 @@ import os
 import re
 from dataclasses import dataclass
 
+from loyalty.http.identity import DEV_ISSUER  # one issuer: the one the shipped code refuses in Lambda
+
 __all__ = ["DEV_ISSUER", "ROLES", "Identity", "parse_authorization", "refuse_in_lambda"]
 
-DEV_ISSUER = "https://loyalty.local/dev-identity"
 ROLES = ("member", "partner", "support", "finance")
 PARTNER_SCOPE = "loyalty/partner"
 DEV_APP_CLIENT = "loyalty-local-app"
