@@ -9,11 +9,24 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import Logger
+from botocore.exceptions import ClientError
 
 from loyalty.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from loyalty.http.identity import Forbidden, Unauthenticated
 
 logger = Logger()
+
+# Capacity and contention errors left after botocore's own retries: the caller should retry.
+RETRYABLE_AWS_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
 
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidRequest, 422),
@@ -78,6 +91,19 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Forbidden)
     def _forbidden(error: Forbidden) -> Response[Any]:
         return error_response(403, "forbidden", str(error))
+
+    @app.exception_handler(ClientError)
+    def _aws(error: ClientError) -> Response[Any]:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in RETRYABLE_AWS_ERRORS:
+            logger.warning("DynamoDB is throttling or busy", extra={"awsError": code})
+            response = error_response(
+                503, "service_unavailable", "busy right now: retry shortly with the same key"
+            )
+            response.headers["Retry-After"] = "1"
+            return response
+        logger.exception("unexpected AWS error", extra={"awsError": code})
+        return error_response(500, "internal_error", "something went wrong on our side; retrying is safe")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[Any]:

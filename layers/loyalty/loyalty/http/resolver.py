@@ -72,7 +72,7 @@ def outcome_response(outcome: Outcome) -> Response[Any]:
 
 
 def errors(*statuses: int) -> dict[int, Any]:
-    """OpenAPI entries for the error statuses a route really returns."""
+    """OpenAPI entries for the error statuses a route really returns (503 always: every route reads)."""
     described = {
         400: "malformed request (invalid JSON, bad cursor)",
         401: "no verified identity",
