@@ -60,3 +60,5 @@ def test_the_api_serves_a_swagger_ui_page() -> None:
     response = handler(http_event("GET", "/swagger", route_key="GET /swagger"), LambdaContext("OpenApi"))
     assert response["statusCode"] == 200
     assert "swagger-ui" in response["body"].lower()
+    # the page embeds the same document as /openapi.json, light routes' schemas included
+    assert '"BalanceResponse"' in response["body"] and "/members/{memberId}/redemptions" in response["body"]
