@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty.domain.earning import Purchase, quote_points
+from loyalty.domain.earning import EarnQuote, Purchase, quote_points
 from loyalty.domain.errors import (
     AlreadyCredited,
     ConcurrentUpdate,
@@ -114,20 +114,8 @@ def earn(
             raise InvalidRequest(
                 "occurredAt", "the purchase is too old: its points would already have expired"
             )
-        entry_id = new_id("led", now)
-        lot = None
-        if quote.points > 0:
-            lot = Lot(
-                lot_id=new_id("lot", now),
-                original=quote.points,
-                remaining=quote.points,
-                earned_at=purchase.occurred_at,
-                expires_at=lot_expiry,
-                source_kind="earn",
-                source_ref=transaction_id,
-                rules_version=quote.rules_version,
-            )
-        page_writes, new_wallet = _credit_pages(wallet, lot, rules, activity_at, lot_expiry)
+        lot = _new_lot(quote, purchase, transaction_id, lot_expiry, now)
+        page_writes, new_wallet = _credit_pages(wallet, lot, rules, lot_expiry)
         new_wallet = replace(
             new_wallet, available=wallet.available + quote.points, last_activity_at=activity_at
         )
@@ -135,38 +123,20 @@ def earn(
         if wallet.next_expiry_at is not None and wallet.next_expiry_at <= format_instant(now):
             # Some lots are due but the expiry run has not reached them yet: they no longer count.
             balance_before = _live_balance(member_id, now)
-        body = {
-            "entryId": entry_id,
-            "transactionId": transaction_id,
-            "points": quote.points,
-            "lotId": lot.lot_id if lot else None,
-            "expiresAt": format_instant(lot_expiry) if lot and lot_expiry else None,
-            "balance": balance_before + quote.points,
-            "rulesVersion": quote.rules_version,
-        }
-        outcome = Outcome(status_code=201, body=body)
-        ledger_entry = {
-            "entryId": entry_id,
-            "type": "earn",
-            "points": quote.points,
-            "balanceAfter": new_wallet.available,
-            "occurredAt": format_instant(purchase.occurred_at),
-            "recordedAt": format_instant(now),
-            "actor": actor.as_dict(),
-            "reason": "purchase",
-            "rulesVersion": quote.rules_version,
-            "lots": [_take_dict(Take(lot.lot_id, lot.original, lot.expires_at))] if lot else [],
-            "details": {
+        entry_id = new_id("led", now)
+        outcome = Outcome(
+            status_code=201,
+            body={
+                "entryId": entry_id,
                 "transactionId": transaction_id,
-                "amount": str(purchase.amount),
-                "currency": purchase.currency,
-                "channel": purchase.channel,
-                "category": purchase.category,
-                "multiplier": str(quote.multiplier),
-                "bonusPoints": quote.bonus_points,
-                "campaigns": list(quote.campaigns),
+                "points": quote.points,
+                "lotId": lot.lot_id if lot else None,
+                "expiresAt": format_instant(lot_expiry) if lot and lot_expiry else None,
+                "balance": balance_before + quote.points,
+                "rulesVersion": quote.rules_version,
             },
-        }
+        )
+        ledger_entry = _earn_entry(entry_id, transaction_id, purchase, quote, lot, new_wallet, actor, now)
         guard = {
             **keys.purchase_key(transaction_id),
             "memberId": member_id,
@@ -214,8 +184,61 @@ def _read_for_earn(member_id: str, transaction_id: str) -> tuple[Wallet | None, 
     return (wallet_from_item(wallet) if wallet else None), guard
 
 
+def _new_lot(
+    quote: EarnQuote, purchase: Purchase, transaction_id: str, expiry: datetime | None, now: datetime
+) -> Lot | None:
+    """The lot a purchase creates; none when it earns no point."""
+    if quote.points <= 0:
+        return None
+    return Lot(
+        lot_id=new_id("lot", now),
+        original=quote.points,
+        remaining=quote.points,
+        earned_at=purchase.occurred_at,
+        expires_at=expiry,
+        source_kind="earn",
+        source_ref=transaction_id,
+        rules_version=quote.rules_version,
+    )
+
+
+def _earn_entry(
+    entry_id: str,
+    transaction_id: str,
+    purchase: Purchase,
+    quote: EarnQuote,
+    lot: Lot | None,
+    wallet_after: Wallet,
+    actor: Actor,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ledger entry of a credited purchase: how its points were computed, and the lot."""
+    return {
+        "entryId": entry_id,
+        "type": "earn",
+        "points": quote.points,
+        "balanceAfter": wallet_after.available,
+        "occurredAt": format_instant(purchase.occurred_at),
+        "recordedAt": format_instant(now),
+        "actor": actor.as_dict(),
+        "reason": "purchase",
+        "rulesVersion": quote.rules_version,
+        "lots": [_take_dict(Take(lot.lot_id, lot.original, lot.expires_at))] if lot else [],
+        "details": {
+            "transactionId": transaction_id,
+            "amount": str(purchase.amount),
+            "currency": purchase.currency,
+            "channel": purchase.channel,
+            "category": purchase.category,
+            "multiplier": str(quote.multiplier),
+            "bonusPoints": quote.bonus_points,
+            "campaigns": list(quote.campaigns),
+        },
+    }
+
+
 def _credit_pages(
-    wallet: Wallet, lot: Lot | None, rules: ProgramRules, activity_at: datetime, lot_expiry: datetime | None
+    wallet: Wallet, lot: Lot | None, rules: ProgramRules, lot_expiry: datetime | None
 ) -> tuple[list[Write], Wallet]:
     """Writes that add `lot` to its page without reading the page (the wallet directory says if it exists).
 
@@ -335,11 +358,8 @@ def redeem(
             available=wallet.available - points,
             last_activity_at=max(wallet.last_activity_at, now),
         )
-        after = {**snapshot.pages, **{bucket: page for bucket, page in touched.items() if page is not None}}
-        for bucket, page in touched.items():
-            if page is None:
-                after.pop(bucket, None)
-        balance = available([lot for page in after.values() for lot in page.lots.values()], now)
+        pages_after = [page for page in {**snapshot.pages, **touched}.values() if page is not None]
+        balance = available([lot for page in pages_after for lot in page.lots.values()], now)
         entry_id = new_id("led", now)
         body = {
             "redemptionId": entry_id,
