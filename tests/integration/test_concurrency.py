@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,39 @@ def _stored_lots_sum(table: Any, member_id: str) -> tuple[int, int]:
     return lots, int(wallet["available"])
 
 
+class Watcher(threading.Thread):
+    """Samples the member's points while the redemptions run, each sample one serialisable read
+    (TransactGetItems of the wallet and the pages its directory lists), and keeps what it saw."""
+
+    def __init__(self, table: Any, member_id: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.table_name, self.member_id = table.meta.client, table.name, member_id
+        self.samples: list[tuple[int, int]] = []  # (wallet counter, sum of its lots)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            sample = self._sample()
+            if sample is not None:
+                self.samples.append(sample)
+
+    def _sample(self) -> tuple[int, int] | None:
+        pk = f"MEMBER#{self.member_id}"
+        wallet = self.client.get_item(TableName=self.table_name, Key={"pk": pk, "sk": "WALLET"})["Item"]
+        keys = [{"pk": pk, "sk": "WALLET"}] + [{"pk": pk, "sk": f"WALLET#LOTS#{b}"} for b in wallet["pages"]]
+        try:
+            read = self.client.transact_get_items(
+                TransactItems=[{"Get": {"TableName": self.table_name, "Key": key}} for key in keys]
+            )["Responses"]
+        except self.client.exceptions.TransactionCanceledException:
+            return None  # a write was in flight: sample again
+        items = [response.get("Item") for response in read]
+        if items[0]["version"] != wallet["version"]:
+            return None  # the directory moved between the two reads: sample again
+        lots = sum(int(lot["remaining"]) for page in items[1:] if page for lot in page["lots"].values())
+        return int(items[0]["available"]), lots
+
+
 def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
     api: Api, enrolled: str, table: Any
 ) -> None:
@@ -90,9 +124,13 @@ def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
     amounts = [
         [10 + (worker * 7 + n * 3) % 41 for n in range(REDEMPTIONS_PER_WORKER)] for worker in range(WORKERS)
     ]
+    watcher = Watcher(table, enrolled)
+    watcher.start()
     context = multiprocessing.get_context("spawn")
     with context.Pool(WORKERS) as pool:
         batches = pool.starmap(_redeem_worker, [(_environment(), enrolled, batch) for batch in amounts])
+    watcher.done.set()
+    watcher.join()
     outcomes = [
         (status, body, points)
         for batch, asked in zip(batches, amounts, strict=True)
@@ -110,6 +148,9 @@ def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
     lots_sum, counter = _stored_lots_sum(table, enrolled)
     assert lots_sum == counter == final
     assert _ledger_sum(table, enrolled) == final
+    # And at every instant sampled meanwhile, the balance was never negative and equalled its lots
+    assert len({counter for counter, _ in watcher.samples}) > 2, "the watcher saw the balance move"
+    assert all(counter == lots >= 0 for counter, lots in watcher.samples)
 
 
 def test_concurrent_redemptions_of_the_last_points_let_exactly_one_succeed(api: Api, enrolled: str) -> None:
