@@ -44,31 +44,20 @@ class CallCounter:
         )
 
 
-def _call(function: str, method: str, path: str, route: str, member_id: str, **kwargs: Any) -> dict[str, Any]:
+def _call(function: str, route: str, member_id: str, **kwargs: Any) -> dict[str, Any]:
+    """Invoke a function's handler with an HTTP API event for `route` ("GET /members/{memberId}/…")."""
+    method, path_template = route.split(" ", 1)
     handler = load_handler(f"functions/{function}", "app.lambda_handler", root=ROOT)
-    event = http_event(
-        method, path, route_key=f"{method} {route}", path_parameters={"memberId": member_id}, **kwargs
-    )
+    path = path_template.replace("{memberId}", member_id)
+    event = http_event(method, path, route_key=route, path_parameters={"memberId": member_id}, **kwargs)
     return handler(event, LambdaContext(function))
 
 
 def report(endpoint: str) -> None:
     counter = CallCounter()
     member = f"bench-{uuid.uuid4().hex[:8]}"
+    as_member = Identity.member(member)
     json_headers = {"content-type": "application/json"}
-
-    def enrol() -> dict[str, Any]:
-        return _call(
-            "members",
-            "PUT",
-            f"/members/{member}",
-            "/members/{memberId}",
-            member,
-            headers=json_headers,
-            body={"email": "b@example.com"},
-            identity=PARTNER,
-        )
-
     purchase = {
         "transactionId": "bench-tx-0",
         "amount": "25.00",
@@ -77,49 +66,26 @@ def report(endpoint: str) -> None:
         "channel": "store",
     }
 
-    def earn(body: dict[str, Any] = purchase) -> dict[str, Any]:
+    def enrol() -> dict[str, Any]:
+        body = {"email": "b@example.com"}
         return _call(
-            "earn",
-            "POST",
-            f"/members/{member}/earn",
-            "/members/{memberId}/earn",
-            member,
-            headers=json_headers,
-            body=body,
-            identity=PARTNER,
+            "members", "PUT /members/{memberId}", member, headers=json_headers, body=body, identity=PARTNER
         )
+
+    def earn(body: dict[str, Any] = purchase) -> dict[str, Any]:
+        route = "POST /members/{memberId}/earn"
+        return _call("earn", route, member, headers=json_headers, body=body, identity=PARTNER)
 
     def redeem() -> dict[str, Any]:
-        return _call(
-            "redeem",
-            "POST",
-            f"/members/{member}/redemptions",
-            "/members/{memberId}/redemptions",
-            member,
-            headers={**json_headers, "idempotency-key": "bench-key"},
-            body={"points": 30},
-            identity=Identity.member(member),
-        )
+        headers = {**json_headers, "idempotency-key": "bench-key"}
+        route = "POST /members/{memberId}/redemptions"
+        return _call("redeem", route, member, headers=headers, body={"points": 30}, identity=as_member)
 
     def balance() -> dict[str, Any]:
-        return _call(
-            "balance",
-            "GET",
-            f"/members/{member}/balance",
-            "/members/{memberId}/balance",
-            member,
-            identity=Identity.member(member),
-        )
+        return _call("balance", "GET /members/{memberId}/balance", member, identity=as_member)
 
     def lots() -> dict[str, Any]:
-        return _call(
-            "balance",
-            "GET",
-            f"/members/{member}/lots",
-            "/members/{memberId}/lots",
-            member,
-            identity=Identity.member(member),
-        )
+        return _call("balance", "GET /members/{memberId}/lots", member, identity=as_member)
 
     rows = [("enrol", *counter.measure(enrol))]
     # A daily shopper: 400 purchases on 400 days, then the measured ones.
