@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from devtools.identity import Identity
+from loyalty.store.wallet import page_from_item
 from tests.integration.conftest import ROOT, Api
 
 pytestmark = pytest.mark.slow
@@ -61,17 +62,17 @@ def _ledger_sum(table: Any, member_id: str) -> int:
     return sum(int(item["points"]) for item in items)
 
 
+def _remaining(page_item: dict[str, Any]) -> int:
+    """Points left in a stored lot page, decoded by the store's own reader."""
+    return sum(lot.remaining for lot in page_from_item(page_item).lots.values())
+
+
 def _stored_lots_sum(table: Any, member_id: str) -> tuple[int, int]:
     """(sum of `remaining` over every stored lot, the wallet's `available` counter)."""
     items = table.query(
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"}
     )["Items"]
-    lots = sum(
-        int(lot["remaining"])
-        for item in items
-        if item["sk"].startswith("WALLET#LOTS#")
-        for lot in item["lots"].values()
-    )
+    lots = sum(_remaining(item) for item in items if item["sk"].startswith("WALLET#LOTS#"))
     wallet = next(item for item in items if item["sk"] == "WALLET")
     return lots, int(wallet["available"])
 
@@ -105,7 +106,7 @@ class Watcher(threading.Thread):
         items = [response.get("Item") for response in read]
         if items[0]["version"] != wallet["version"]:
             return None  # the directory moved between the two reads: sample again
-        lots = sum(int(lot["remaining"]) for page in items[1:] if page for lot in page["lots"].values())
+        lots = sum(_remaining(page) for page in items[1:] if page)
         return int(items[0]["available"]), lots
 
 
