@@ -27,21 +27,33 @@ PARTNER = Identity.partner("bench-pos")
 
 
 class CallCounter:
+    """Counts the DynamoDB calls the handlers make, and the capacity units DynamoDB reports for them."""
+
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        dynamodb().meta.events.register("before-call.dynamodb", self._count)
+        self.units = 0.0
+        events = dynamodb().meta.events
+        events.register("provide-client-params.dynamodb", self._ask_for_capacity)
+        events.register("before-call.dynamodb", self._count)
+        events.register("after-call.dynamodb", self._add_capacity)
+
+    def _ask_for_capacity(self, params: dict[str, Any], **_: Any) -> None:
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
 
     def _count(self, model: Any, **_: Any) -> None:
         self.calls[model.name] += 1
 
-    def measure(self, action: Callable[[], dict[str, Any]]) -> tuple[int, str, int]:
+    def _add_capacity(self, parsed: dict[str, Any], **_: Any) -> None:
+        consumed = parsed.get("ConsumedCapacity") or []
+        for entry in consumed if isinstance(consumed, list) else [consumed]:
+            self.units += float(entry.get("CapacityUnits", 0))
+
+    def measure(self, action: Callable[[], dict[str, Any]]) -> tuple[int, str, float, int]:
         self.calls.clear()
+        self.units = 0.0
         response = action()
-        return (
-            sum(self.calls.values()),
-            "+".join(f"{n} {op}" for op, n in self.calls.items()),
-            response["statusCode"],
-        )
+        detail = "+".join(f"{n} {op}" for op, n in self.calls.items())
+        return sum(self.calls.values()), detail, self.units, response["statusCode"]
 
 
 def _call(function: str, route: str, member_id: str, **kwargs: Any) -> dict[str, Any]:
@@ -106,7 +118,10 @@ def report(endpoint: str) -> None:
     rows.append(("lots", *counter.measure(lots)))
 
     print("\nDynamoDB calls per operation (member holding ~400 lots on ~14 pages, DynamoDB Local)")
-    print(f"{'operation':<18}{'calls':>6}{'budget':>8}  {'status':>6}  calls made")
-    for name, count, detail, status in rows:
+    print(
+        "(capacity units as DynamoDB reports them: reads for reads, writes for writes, 2x in a transaction)"
+    )
+    print(f"{'operation':<18}{'calls':>6}{'budget':>8}{'units':>7}  {'status':>6}  calls made")
+    for name, count, detail, units, status in rows:
         verdict = "ok" if count <= BUDGET[name] else "OVER"
-        print(f"{name:<18}{count:>6}{BUDGET[name]:>8}  {status:>6}  {detail}  {verdict}")
+        print(f"{name:<18}{count:>6}{BUDGET[name]:>8}{units:>7.1f}  {status:>6}  {detail}  {verdict}")
