@@ -18,6 +18,7 @@ from loyalty.domain.errors import InsufficientPoints, InvalidRequest
 from loyalty.domain.rules import ProgramRules, parse_rules
 from loyalty.domain.rules_source import default_rules_text
 from loyalty.store import members, points
+from loyalty.store.ledger import ledger_page
 from loyalty.store.records import Actor
 from loyalty.store.wallet import read_wallet
 
@@ -153,3 +154,22 @@ def test_a_purchase_whose_points_would_already_have_expired_is_refused(member: s
     with pytest.raises(InvalidRequest) as refused:
         earn(member, rules, "40", NOW - timedelta(days=40), NOW)
     assert refused.value.field == "occurredAt"
+
+
+def test_the_ledger_records_the_balance_the_member_was_told_even_with_expired_lots_pending(
+    member: str,
+) -> None:
+    rules = rules_with({"policy": "rolling", "months": 1, "endOfMonth": False})
+    # Given 40 points that expired before the expiry run reached them
+    earn(member, rules, "40", NOW, NOW)
+    later = NOW + timedelta(days=32)
+
+    # When the member earns 10 and redeems 5
+    told = [
+        earn(member, rules, "10", later, later)["balance"],
+        redeem(member, rules, 5, later, "k-told")["balance"],
+    ]
+
+    # Then each ledger entry's balanceAfter is the balance the response gave
+    entries = ledger_page(member, limit=10, cursor=None).entries
+    assert [entry["balanceAfter"] for entry in entries[:2]] == told[::-1] == [5, 10]

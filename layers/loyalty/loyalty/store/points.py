@@ -119,10 +119,10 @@ def earn(
         new_wallet = replace(
             new_wallet, available=wallet.available + quote.points, last_activity_at=activity_at
         )
-        balance_before = wallet.available
+        balance_after = wallet.available + quote.points
         if wallet.next_expiry_at is not None and wallet.next_expiry_at <= format_instant(now):
             # Some lots are due but the expiry run has not reached them yet: they no longer count.
-            balance_before = _live_balance(member_id, now)
+            balance_after = _live_balance(member_id, now) + quote.points
         entry_id = new_id("led", now)
         outcome = Outcome(
             status_code=201,
@@ -132,11 +132,11 @@ def earn(
                 "points": quote.points,
                 "lotId": lot.lot_id if lot else None,
                 "expiresAt": format_instant(lot_expiry) if lot and lot_expiry else None,
-                "balance": balance_before + quote.points,
+                "balance": balance_after,
                 "rulesVersion": quote.rules_version,
             },
         )
-        ledger_entry = _earn_entry(entry_id, transaction_id, purchase, quote, lot, new_wallet, actor, now)
+        ledger_entry = _earn_entry(entry_id, transaction_id, purchase, quote, lot, balance_after, actor, now)
         guard = {
             **keys.purchase_key(transaction_id),
             "memberId": member_id,
@@ -208,7 +208,7 @@ def _earn_entry(
     purchase: Purchase,
     quote: EarnQuote,
     lot: Lot | None,
-    wallet_after: Wallet,
+    balance_after: int,
     actor: Actor,
     now: datetime,
 ) -> dict[str, Any]:
@@ -217,7 +217,7 @@ def _earn_entry(
         "entryId": entry_id,
         "type": "earn",
         "points": quote.points,
-        "balanceAfter": wallet_after.available,
+        "balanceAfter": balance_after,
         "occurredAt": format_instant(purchase.occurred_at),
         "recordedAt": format_instant(now),
         "actor": actor.as_dict(),
@@ -372,7 +372,7 @@ def redeem(
             "entryId": entry_id,
             "type": "redeem",
             "points": -points,
-            "balanceAfter": new_wallet.available,
+            "balanceAfter": balance,
             "occurredAt": format_instant(now),
             "recordedAt": format_instant(now),
             "actor": actor.as_dict(),
