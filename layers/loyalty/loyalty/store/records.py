@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.domain.errors import DomainError
+from loyalty.timefmt import format_instant
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def record_attributes(request_hash: str, outcome: Outcome, now: datetime) -> dic
         "requestHash": request_hash,
         "statusCode": outcome.status_code,
         "response": json.dumps(outcome.body, separators=(",", ":")),
-        "createdAt": now.isoformat(),
+        "createdAt": format_instant(now),
     }
 
 

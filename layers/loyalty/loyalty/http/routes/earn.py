@@ -12,7 +12,7 @@ from loyalty.clock import utcnow
 from loyalty.domain.earning import Purchase
 from loyalty.http.identity import Role
 from loyalty.http.models import EarnRequest, EarnResponse, MemberIdPath
-from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
+from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules, success
 from loyalty.http.telemetry import count_outcome
 from loyalty.store import points
 
@@ -25,7 +25,7 @@ router = APIGatewayHttpRouter()
     description="Idempotent on `transactionId`: the same request again returns the original response "
     "(header `Idempotent-Replayed: true`); another request with the same `transactionId` is a 409.",
     responses={
-        201: {"description": "points credited", "content": {"application/json": {"model": EarnResponse}}},
+        **success(201, "points credited", EarnResponse),
         **errors(400, 401, 403, 404, 409, 422),
     },
     tags=["points"],

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from loyalty.clock import utcnow
 from loyalty.http.identity import Role
 from loyalty.http.models import BalanceSummary, MemberIdPath, MemberResponse, ProfileRequest
-from loyalty.http.resolver import current_caller, errors, json_response
+from loyalty.http.resolver import current_caller, errors, json_response, success
 from loyalty.store import members
 from loyalty.store.members import Profile
 
@@ -36,8 +36,8 @@ def member_body(profile: Profile, available: int) -> dict[str, Any]:
     description="Members enrol themselves (memberId = their `sub`); partners enrol anyone. "
     "201 when the member was created, 200 when an existing profile was updated.",
     responses={
-        200: {"description": "profile updated", "content": {"application/json": {"model": MemberResponse}}},
-        201: {"description": "member enrolled", "content": {"application/json": {"model": MemberResponse}}},
+        **success(200, "profile updated", MemberResponse),
+        **success(201, "member enrolled", MemberResponse),
         **errors(400, 401, 403, 422),
     },
     tags=["members"],
@@ -56,7 +56,7 @@ def put_member(member_id: MemberIdPath, body: ProfileRequest) -> Response[Any]:
     "/members/<memberId>",
     summary="A member's profile and balance",
     responses={
-        200: {"description": "the member", "content": {"application/json": {"model": MemberResponse}}},
+        **success(200, "the member", MemberResponse),
         **errors(401, 403, 404, 422),
     },
     tags=["members"],

@@ -12,7 +12,7 @@ from loyalty.clock import utcnow
 from loyalty.domain.errors import InvalidRequest
 from loyalty.http.identity import Role
 from loyalty.http.models import MemberIdPath, RedeemRequest, RedeemResponse
-from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules
+from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules, success
 from loyalty.http.telemetry import count_outcome
 from loyalty.store import points
 
@@ -32,7 +32,7 @@ IdempotencyKey = Annotated[
     "/members/<memberId>/redemptions",
     summary="Redeem points (the member, or a partner at the till)",
     responses={
-        201: {"description": "points redeemed", "content": {"application/json": {"model": RedeemResponse}}},
+        **success(201, "points redeemed", RedeemResponse),
         **errors(400, 401, 403, 404, 409, 422),
     },
     tags=["points"],
