@@ -167,9 +167,26 @@ def test_the_ledger_records_the_balance_the_member_was_told_even_with_expired_lo
     # When the member earns 10 and redeems 5
     told = [
         earn(member, rules, "10", later, later)["balance"],
-        redeem(member, rules, 5, later, "k-told")["balance"],
+        redeem(member, rules, 5, later + timedelta(seconds=1), "k-told")["balance"],
     ]
 
     # Then each ledger entry's balanceAfter is the balance the response gave
     entries = ledger_page(member, limit=10, cursor=None).entries
     assert [entry["balanceAfter"] for entry in entries[:2]] == told[::-1] == [5, 10]
+
+
+def test_the_ledger_is_numbered_in_commit_order_without_gaps_even_within_one_millisecond(member: str) -> None:
+    rules = rules_with({"policy": "rolling", "months": 24, "endOfMonth": False})
+    # Given movements stamped with the very same instant
+    for amount in ("10", "20", "30"):
+        earn(member, rules, amount, NOW, NOW)
+    redeem(member, rules, 15, NOW, "k-same-ms")
+
+    # Then the ledger lists them newest first, numbered 4, 3, 2, 1
+    entries = ledger_page(member, limit=10, cursor=None).entries
+    assert [(entry["sequence"], entry["type"], entry["points"]) for entry in entries] == [
+        (4, "redeem", -15),
+        (3, "earn", 30),
+        (2, "earn", 20),
+        (1, "earn", 10),
+    ]

@@ -133,6 +133,7 @@ class LedgerActor(Body):
 
 class LedgerEntry(Body):
     entry_id: str
+    sequence: int = Field(description="1, 2, 3… per member, in the order the movements were committed")
     type: str
     points: int
     balance_after: int

@@ -46,8 +46,10 @@ def request_key(member_id: str, operation: str, idempotency_key: str) -> dict[st
     return {PK: member_pk(member_id), SK: f"{REQUEST_PREFIX}{request_id(operation, idempotency_key)}"}
 
 
-def ledger_key(member_id: str, entry_id: str) -> dict[str, str]:
-    return {PK: member_pk(member_id), SK: f"{LEDGER_PREFIX}{entry_id}"}
+def ledger_key(member_id: str, sequence: int) -> dict[str, str]:
+    """Ledger entries sort by their sequence: the wallet version the movement wrote, so the
+    member's ledger is gap-free and in commit order (ids made from clocks could tie)."""
+    return {PK: member_pk(member_id), SK: f"{LEDGER_PREFIX}{sequence:012d}"}
 
 
 def purchase_key(transaction_id: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from loyalty.store.codec import encode, from_item
 
 ENTRY_FIELDS = (
     "entryId",
+    "sequence",
     "type",
     "points",
     "balanceAfter",

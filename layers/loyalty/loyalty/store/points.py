@@ -150,7 +150,7 @@ def earn(
         writes = [
             _wallet_write(new_wallet, wallet.version),
             *page_writes,
-            _ledger_write(member_id, ledger_entry),
+            _ledger_write(member_id, wallet.version, ledger_entry),
             Write(
                 "guard",
                 "Put",
@@ -393,7 +393,7 @@ def redeem(
                 _page_write(member_id, bucket, snapshot.pages[bucket], page)
                 for bucket, page in touched.items()
             ),
-            _ledger_write(member_id, ledger_entry),
+            _ledger_write(member_id, wallet.version, ledger_entry),
             Write(
                 "record",
                 "Put",
@@ -472,8 +472,10 @@ def _page_write(member_id: str, bucket: str, before: LotPage, after: LotPage | N
     )
 
 
-def _ledger_write(member_id: str, entry: dict[str, Any]) -> Write:
-    item = {**keys.ledger_key(member_id, entry["entryId"]), "memberId": member_id, **entry}
+def _ledger_write(member_id: str, wallet_version: int, entry: dict[str, Any]) -> Write:
+    """The movement's ledger entry; its sequence is the wallet version the same transaction writes."""
+    sequence = wallet_version + 1
+    item = {**keys.ledger_key(member_id, sequence), "memberId": member_id, "sequence": sequence, **entry}
     return Write("ledger", "Put", {"Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"})
 
 
