@@ -250,34 +250,14 @@ def _credit_pages(
     activity_expiry = lot_expiry if follows_activity(rules) else None
     if lot is None:
         if activity_expiry is not None and ACTIVITY_BUCKET in directory:
-            writes.append(_extend_activity_page(member_id, activity_expiry))
+            writes.append(_update_page(member_id, ACTIVITY_BUCKET, None, activity_expiry))
             directory[ACTIVITY_BUCKET] = format_instant(activity_expiry)
         return writes, replace(wallet, page_due=directory)
     bucket = bucket_for(rules, lot_expiry)
     due = format_instant(lot_expiry) if lot_expiry else None
     if bucket in directory:
-        names = {"#lot": lot.lot_id}
-        values = {
-            ":lot": encode(lot_attributes(lot, page_level_expiry=bucket == ACTIVITY_BUCKET)),
-            ":one": encode(1),
-        }
-        update = "SET lots.#lot = :lot ADD version :one"
-        if bucket == ACTIVITY_BUCKET and activity_expiry is not None:
-            update = "SET lots.#lot = :lot, expiresAt = :expires ADD version :one"
-            values[":expires"] = encode(format_instant(activity_expiry))
-        writes.append(
-            Write(
-                f"page:{bucket}",
-                "Update",
-                {
-                    "Key": to_item(keys.lot_page_key(member_id, bucket)),
-                    "UpdateExpression": update,
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                },
-            )
-        )
+        page_expiry = activity_expiry if bucket == ACTIVITY_BUCKET else None
+        writes.append(_update_page(member_id, bucket, lot, page_expiry))
         current = directory[bucket]
         if bucket == ACTIVITY_BUCKET or (due is not None and (current is None or due < current)):
             directory[bucket] = due
@@ -294,20 +274,24 @@ def _credit_pages(
     return writes, replace(wallet, page_due=directory)
 
 
-def _extend_activity_page(member_id: str, expiry: datetime) -> Write:
-    return Write(
-        f"page:{ACTIVITY_BUCKET}",
-        "Update",
-        {
-            "Key": to_item(keys.lot_page_key(member_id, ACTIVITY_BUCKET)),
-            "UpdateExpression": "SET expiresAt = :expires ADD version :one",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": {
-                ":expires": encode(format_instant(expiry)),
-                ":one": encode(1),
-            },
-        },
-    )
+def _update_page(member_id: str, bucket: str, lot: Lot | None, page_expiry: datetime | None) -> Write:
+    """Add `lot` to an existing page and/or move the ACTIVITY page's expiry, without reading the page."""
+    assignments: list[str] = []
+    request: dict[str, Any] = {
+        "Key": to_item(keys.lot_page_key(member_id, bucket)),
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeValues": {":one": encode(1)},
+    }
+    if lot is not None:
+        assignments.append("lots.#lot = :lot")
+        request["ExpressionAttributeNames"] = {"#lot": lot.lot_id}
+        attributes = lot_attributes(lot, page_level_expiry=bucket == ACTIVITY_BUCKET)
+        request["ExpressionAttributeValues"][":lot"] = encode(attributes)
+    if page_expiry is not None:
+        assignments.append("expiresAt = :expires")
+        request["ExpressionAttributeValues"][":expires"] = encode(format_instant(page_expiry))
+    request["UpdateExpression"] = f"SET {', '.join(assignments)} ADD version :one"
+    return Write(f"page:{bucket}", "Update", request)
 
 
 def _live_balance(member_id: str, now: datetime) -> int:
