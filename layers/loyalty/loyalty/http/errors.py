@@ -8,13 +8,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.logging import Logger
 from botocore.exceptions import ClientError
 
 from loyalty.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from loyalty.http.identity import Forbidden, Unauthenticated
-
-logger = Logger()
+from loyalty.http.telemetry import logger
 
 # Capacity and contention errors left after botocore's own retries: the caller should retry.
 RETRYABLE_AWS_ERRORS = frozenset(
@@ -41,6 +39,11 @@ def error_response(status: int, code: str, message: str, **details: Any) -> Resp
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps({"error": {"code": code, "message": message, **details}}, default=str),
     )
+
+
+def internal_error() -> Response[Any]:
+    """A fault on our side: the details go to the log, never to the caller."""
+    return error_response(500, "internal_error", "something went wrong on our side; retrying is safe")
 
 
 def status_of(error: DomainError) -> int:
@@ -103,12 +106,12 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             response.headers["Retry-After"] = "1"
             return response
         logger.exception("unexpected AWS error", extra={"awsError": code})
-        return error_response(500, "internal_error", "something went wrong on our side; retrying is safe")
+        return internal_error()
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[Any]:
         logger.exception("unexpected error")
-        return error_response(500, "internal_error", "something went wrong on our side; retrying is safe")
+        return internal_error()
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from loyalty.settings import settings
+from loyalty.store.codec import from_item
+
 
 @cache
 def dynamodb() -> Any:
@@ -19,9 +22,6 @@ def dynamodb() -> Any:
 
 def query_all(**request: Any) -> list[dict[str, Any]]:
     """Every item a Query matches on the table, following pages (decoded to plain values)."""
-    from loyalty.settings import settings
-    from loyalty.store.codec import from_item
-
     items: list[dict[str, Any]] = []
     while True:
         response = dynamodb().query(TableName=settings().table_name, **request)

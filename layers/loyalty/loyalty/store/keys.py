@@ -6,8 +6,6 @@ import hashlib
 
 PK = "pk"
 SK = "sk"
-NEXT_EXPIRY_INDEX = "ByNextExpiry"
-STATUS_INDEX = "ByStatus"
 EXPIRY_SHARDS = 16
 
 PROFILE = "PROFILE"
@@ -33,11 +31,6 @@ def lot_page_key(member_id: str, bucket: str) -> dict[str, str]:
     return {PK: member_pk(member_id), SK: f"{LOT_PAGE_PREFIX}{bucket}"}
 
 
-def bucket_of(sort_key: str) -> str:
-    """The bucket (`YYYY-MM`, `NEVER`, `ACTIVITY`) named by a lot page's sort key."""
-    return sort_key.removeprefix(LOT_PAGE_PREFIX)
-
-
 def request_id(operation: str, idempotency_key: str) -> str:
     return f"{operation}#{idempotency_key}"
 
@@ -54,10 +47,6 @@ def ledger_key(member_id: str, sequence: int) -> dict[str, str]:
 
 def purchase_key(transaction_id: str) -> dict[str, str]:
     return {PK: f"PURCHASE#{transaction_id}", SK: "PURCHASE"}
-
-
-def claim_key(claim_id: str) -> dict[str, str]:
-    return {PK: f"CLAIM#{claim_id}", SK: "CLAIM"}
 
 
 def expiry_shard(member_id: str) -> str:
