@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.template import function_environment
+from loyalty.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
@@ -331,6 +334,35 @@ def test_each_function_logs_to_its_own_group_kept_thirty_days(resources: dict[st
     ]
     assert len(groups) == 1
     assert groups[0]["RetentionInDays"] == 30
+
+
+# ---------------------------------------------------------------- sizing (docs/design.md, docs/deploy.md)
+
+
+def test_the_expiry_shard_count_is_a_bounded_number_parameter_defaulting_to_the_code_default(
+    template: dict[str, Any],
+) -> None:
+    """Given ExpiryShards, then it is a Number in [1, MaxValue] whose Default is the layer's own fallback."""
+    parameter = template["Parameters"]["ExpiryShards"]
+    assert parameter["Type"] == "Number"
+    assert parameter["MinValue"] == 1
+    assert parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"]
+    assert parameter["Default"] == Settings.__dataclass_fields__["expiry_shards"].default == 64
+
+
+def test_every_function_gets_the_expiry_shard_count_from_the_parameter(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["EXPIRY_SHARDS"] == {"Ref": "ExpiryShards"}
+    for name, function in _of_type(template["Resources"], "AWS::Serverless::Function").items():
+        own = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "EXPIRY_SHARDS" not in own, f"{name} overrides the shard count of Globals"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_run_locally_gets_the_default_shard_count(template: dict[str, Any], name: str) -> None:
+    """Given the local mode's reading of the template and no value, then EXPIRY_SHARDS is the Default."""
+    environment = function_environment(template, name, {"LoyaltyTable": "loyalty-local"})
+    assert environment["EXPIRY_SHARDS"] == str(template["Parameters"]["ExpiryShards"]["Default"])
 
 
 # ---------------------------------------------------------------- identity
