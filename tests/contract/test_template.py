@@ -146,6 +146,32 @@ def _is_dynamodb(statement: dict[str, Any]) -> bool:
     return any(a.startswith("dynamodb:") for a in _actions(statement))
 
 
+_ABSENT = object()
+
+
+def _with_conditions(value: Any, true: set[str]) -> Any:
+    """The value CloudFormation would deploy when exactly the conditions in `true` hold.
+
+    Resolves every `Fn::If` and drops what resolves to `AWS::NoValue` (`_ABSENT` at the top).
+    """
+    if isinstance(value, list):
+        items = [_with_conditions(item, true) for item in value]
+        return [item for item in items if item is not _ABSENT]
+    if not isinstance(value, dict):
+        return value
+    if value == NO_VALUE:
+        return _ABSENT
+    if set(value) == {"Fn::If"}:
+        condition, when_true, when_false = value["Fn::If"]
+        return _with_conditions(when_true if condition in true else when_false, true)
+    resolved = {key: _with_conditions(item, true) for key, item in value.items()}
+    return {key: item for key, item in resolved.items() if item is not _ABSENT}
+
+
+def _is_set_when_not_empty(template: dict[str, Any], condition: str, parameter: str) -> bool:
+    return template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -384,6 +410,52 @@ def test_the_route_throttles_default_to_the_account_quota_not_to_a_cap_on_the_pr
     assert parameter["MinValue"] >= 1, "a route throttled to 0 would refuse every request"
     # 200 requests/s per route used to cap the whole program: the default must admit the peak.
     assert PEAK_EARNS_PER_SECOND <= parameter["Default"] <= API_ACCOUNT_QUOTA[quota]
+
+
+@pytest.mark.parametrize("name", ["TableWarmReadUnits", "TableWarmWriteUnits", "ExpiryIndexWarmWriteUnits"])
+@pytest.mark.parametrize(("value", "accepted"), [
+    ("", True), ("1", True), ("50000", True),
+    ("0", False), ("-1", False), ("1.5", False), ("05", False), ("50,000", False),
+])  # fmt: skip
+def test_each_warm_throughput_parameter_is_empty_by_default_or_a_positive_whole_number(
+    template: dict[str, Any], name: str, value: str, accepted: bool
+) -> None:
+    parameter = template["Parameters"][name]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    assert bool(re.fullmatch(parameter["AllowedPattern"], value)) is accepted
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (set(), None),
+    ({"HasTableWarmReads"}, {"ReadUnitsPerSecond": {"Ref": "TableWarmReadUnits"}}),
+    ({"HasTableWarmWrites"}, {"WriteUnitsPerSecond": {"Ref": "TableWarmWriteUnits"}}),
+    ({"HasTableWarmReads", "HasTableWarmWrites"}, {
+        "ReadUnitsPerSecond": {"Ref": "TableWarmReadUnits"},
+        "WriteUnitsPerSecond": {"Ref": "TableWarmWriteUnits"},
+    }),
+])  # fmt: skip
+def test_the_table_is_pre_warmed_with_exactly_the_units_given(
+    template: dict[str, Any], given: set[str], expected: dict[str, Any] | None
+) -> None:
+    """Given some warm throughput parameters set, then the table declares those; given none, none."""
+    assert _is_set_when_not_empty(template, "HasTableWarmReads", "TableWarmReadUnits")
+    assert _is_set_when_not_empty(template, "HasTableWarmWrites", "TableWarmWriteUnits")
+    properties = _with_conditions(template["Resources"]["LoyaltyTable"]["Properties"], given)
+    assert properties.get("WarmThroughput") == expected
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (set(), None),
+    ({"HasExpiryIndexWarmWrites"}, {"WriteUnitsPerSecond": {"Ref": "ExpiryIndexWarmWriteUnits"}}),
+])  # fmt: skip
+def test_the_expiry_index_is_pre_warmed_for_writes_only_when_asked(
+    template: dict[str, Any], given: set[str], expected: dict[str, Any] | None
+) -> None:
+    assert _is_set_when_not_empty(template, "HasExpiryIndexWarmWrites", "ExpiryIndexWarmWriteUnits")
+    properties = _with_conditions(template["Resources"]["LoyaltyTable"]["Properties"], given)
+    indexes = {i["IndexName"]: i for i in properties["GlobalSecondaryIndexes"]}
+    assert indexes["ByNextExpiry"].get("WarmThroughput") == expected
+    assert "WarmThroughput" not in indexes["ByStatus"]
 
 
 # ---------------------------------------------------------------- identity
