@@ -32,7 +32,6 @@ def lot(
         earned_at=earned_at,
         expires_at=expires_at,
         source_kind="earn",
-        source_ref=f"txn-{lot_id}",
         rules_version="2026-11-default",
     )
 

@@ -89,7 +89,16 @@ class ConcurrentUpdate(Conflict):
     code = "concurrent_update"
 
 
-class TooManyLots(Conflict):
-    """A movement would touch more lot pages than one DynamoDB transaction can hold."""
+class MovementTooLarge(Conflict):
+    """A movement would exceed one DynamoDB transaction (100 items, 4 MB) or an item's 400 KB.
 
-    code = "too_many_lots"
+    Never retried and never a 500: the caller learns what it can do instead (e.g. redeem in
+    smaller parts), and a `MovementTooLarge` metric tells the operators (docs/design.md)."""
+
+    code = "movement_too_large"
+
+
+class Unavailable(DomainError):
+    """DynamoDB keeps throttling after the SDK's retries: the caller should retry shortly (503)."""
+
+    code = "service_unavailable"

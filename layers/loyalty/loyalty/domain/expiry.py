@@ -18,6 +18,7 @@ from loyalty.domain.rules import (
     ProgramRules,
     RollingExpiry,
 )
+from loyalty.domain.wallet import ACTIVITY_BUCKET, NEVER_BUCKET
 
 __all__ = [
     "ACTIVITY_BUCKET",
@@ -30,9 +31,6 @@ __all__ = [
     "follows_activity",
     "last_day",
 ]
-
-NEVER_BUCKET = "NEVER"
-ACTIVITY_BUCKET = "ACTIVITY"
 
 
 def _require_aware(name: str, value: datetime) -> None:

@@ -18,10 +18,12 @@ def _require_aware(name: str, value: datetime) -> None:
 
 @dataclass(frozen=True)
 class Lot:
-    """Points from one credit (earn, approved claim, transfer-in, adjustment).
+    """Points credited to a member on one local day, by one kind of credit (earn, approved claim,
+    transfer-in, adjustment), that expire together (docs/design.md, "Lots").
 
     `remaining` of `original` points are left; they can be used until `expires_at` (exclusive;
-    None: never). `rules_version` is the version of the rules that produced the credit."""
+    None: never). `earned_at` is the first credit's instant; `rules_version` the version of the
+    rules that produced it (every credit's own version is in its ledger entry)."""
 
     lot_id: str
     original: int
@@ -29,7 +31,6 @@ class Lot:
     earned_at: datetime
     expires_at: datetime | None
     source_kind: str
-    source_ref: str
     rules_version: str
 
     def __post_init__(self) -> None:

@@ -9,10 +9,18 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError
+from pynamodb.exceptions import PynamoDBException
 
-from loyalty.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
+from loyalty.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidRequest,
+    MovementTooLarge,
+    NotFound,
+    Unavailable,
+)
 from loyalty.http.identity import Forbidden, Unauthenticated
-from loyalty.http.telemetry import logger
+from loyalty.http.telemetry import count_refusal, logger
 
 # Capacity and contention errors left after botocore's own retries: the caller should retry.
 RETRYABLE_AWS_ERRORS = frozenset(
@@ -30,6 +38,7 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidRequest, 422),
     (NotFound, 404),
     (Conflict, 409),
+    (Unavailable, 503),
 ]
 
 
@@ -44,6 +53,21 @@ def error_response(status: int, code: str, message: str, **details: Any) -> Resp
 def internal_error() -> Response[Any]:
     """A fault on our side: the details go to the log, never to the caller."""
     return error_response(500, "internal_error", "something went wrong on our side; retrying is safe")
+
+
+def busy() -> Response[Any]:
+    response = error_response(503, "service_unavailable", "busy right now: retry shortly with the same key")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def aws_error(code: str) -> Response[Any]:
+    """DynamoDB throttling or contention left after the SDK's retries is a 503; anything else a 500."""
+    if code in RETRYABLE_AWS_ERRORS:
+        logger.warning("DynamoDB is throttling or busy", extra={"awsError": code})
+        return busy()
+    logger.exception("unexpected AWS error", extra={"awsError": code})
+    return internal_error()
 
 
 def status_of(error: DomainError) -> int:
@@ -85,6 +109,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response[Any]:
+        if isinstance(error, MovementTooLarge):
+            logger.warning("a movement ran into a DynamoDB limit", extra={"limit": error.message})
+            count_refusal("MovementTooLarge")
+        if isinstance(error, Unavailable):
+            return busy()
         return error_response(status_of(error), error.code, error.message, **error.details)
 
     @app.exception_handler(Unauthenticated)
@@ -97,16 +126,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(ClientError)
     def _aws(error: ClientError) -> Response[Any]:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in RETRYABLE_AWS_ERRORS:
-            logger.warning("DynamoDB is throttling or busy", extra={"awsError": code})
-            response = error_response(
-                503, "service_unavailable", "busy right now: retry shortly with the same key"
-            )
-            response.headers["Retry-After"] = "1"
-            return response
-        logger.exception("unexpected AWS error", extra={"awsError": code})
-        return internal_error()
+        return aws_error(error.response.get("Error", {}).get("Code", ""))
+
+    @app.exception_handler(PynamoDBException)
+    def _store(error: PynamoDBException) -> Response[Any]:
+        return aws_error(error.cause_response_code or "")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from loyalty.store.records import Actor
+from loyalty.domain.ledger import Actor
 
 PARTNER_SCOPE = "loyalty/partner"
 # Claims minted by the local development identity scheme (devtools.identity) carry this issuer;

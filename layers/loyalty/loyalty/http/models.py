@@ -89,24 +89,36 @@ class ExpiringPoints(Body):
     points: Points
 
 
+class ExpiringMonth(Body):
+    month: str = Field(description="`YYYY-MM`: the month (program timezone) the points expire in")
+    points: Points
+
+
 class BalanceResponse(Body):
     member_id: str
     available: Points
-    expiring: list[ExpiringPoints]
+    expiring: list[ExpiringPoints] = Field(
+        description="points per expiry date, soonest first, for the soonest expiry months (at least "
+        "the first: a balance read costs the same whatever the member holds); `expiringByMonth` has all"
+    )
+    expiring_by_month: list[ExpiringMonth] = Field(description="points per expiry month, soonest first")
     as_of: Instant
 
 
 class LotSource(Body):
-    kind: str
-    ref: str
+    kind: Literal["earn", "claim", "transfer", "adjustment"]
 
 
 class LotView(Body):
+    """The points one kind of credit brought on one local day that expire together; the
+    credits themselves are the ledger's entries (their `lots` name this `lotId`)."""
+
     lot_id: str
     original: Points
     remaining: Points
-    earned_at: Instant
+    earned_at: Instant = Field(description="the first credit of the lot")
     expires_at: Instant | None
+    issue_month: str
     source: LotSource
     rules_version: str
 
@@ -126,6 +138,11 @@ class LotMovement(Body):
     expires_at: str | None
 
 
+class LedgerLotMovement(LotMovement):
+    issue_month: str = Field(description="`YYYY-MM` the lot's points were issued (program timezone)")
+    expiry_month: str | None = Field(description="`YYYY-MM` the lot expires; null: never")
+
+
 class LedgerActor(Body):
     kind: Literal["member", "partner", "agent", "schedule"]
     id: str
@@ -141,7 +158,7 @@ class LedgerEntry(Body):
     recorded_at: str
     actor: LedgerActor
     reason: str | None = None
-    lots: list[LotMovement]
+    lots: list[LedgerLotMovement]
     rules_version: str | None = None
     details: dict[str, object] | None = None
 

@@ -13,7 +13,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from loyalty.http.errors import register_error_handlers
 from loyalty.http.identity import Caller, caller_from_event
 from loyalty.settings import settings
-from loyalty.store.records import Outcome
 
 if TYPE_CHECKING:
     from loyalty.domain.rules import ProgramRules
@@ -63,10 +62,10 @@ def json_response(status_code: int, body: Any) -> Response[Any]:
     )
 
 
-def outcome_response(outcome: Outcome) -> Response[Any]:
+def movement_response(status_code: int, body: Any, *, replayed: bool) -> Response[Any]:
     """The response of a mutating request, first time or replayed (marked by a header)."""
-    response = json_response(outcome.status_code, outcome.body)
-    if outcome.replayed:
+    response = json_response(status_code, body)
+    if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 

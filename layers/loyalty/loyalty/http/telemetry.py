@@ -7,8 +7,6 @@ import warnings
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from loyalty.store.records import Outcome
-
 # A refused or read-only request publishes no business metric: that is normal, not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -16,9 +14,22 @@ logger = Logger()
 metrics = Metrics()
 
 
-def count_outcome(points_metric: str, outcome: Outcome) -> None:
-    """Business metrics: the points a request moved, or one `ReplayedRequests` (a replay moves nothing)."""
-    if outcome.replayed:
-        metrics.add_metric(name="ReplayedRequests", unit=MetricUnit.Count, value=1)
-    else:
-        metrics.add_metric(name=points_metric, unit=MetricUnit.Count, value=outcome.body["points"])
+def count_movement(points_metric: str, points: int, *, replayed: bool) -> None:
+    """Business metrics: the points a request moved, or one `ReplayedRequests` (a replay moves nothing).
+
+    Called after the movement committed: a metrics failure is logged, never turned into an error."""
+    try:
+        if replayed:
+            metrics.add_metric(name="ReplayedRequests", unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name=points_metric, unit=MetricUnit.Count, value=points)
+    except Exception:
+        logger.exception("could not record a business metric")
+
+
+def count_refusal(code: str) -> None:
+    """A metric per limit a movement ran into (e.g. `MovementTooLarge`), for the operators' alarms."""
+    try:
+        metrics.add_metric(name=code, unit=MetricUnit.Count, value=1)
+    except Exception:
+        logger.exception("could not record a refusal metric")

@@ -1,59 +1,129 @@
-"""Every DynamoDB key of the table, built in this one place (see docs/design.md)."""
+"""Every DynamoDB key of the table, and every key range the store reads, built in this one place.
+
+A member's partition holds, in sort-key order (docs/design.md, "One table"):
+
+    IDEMPOTENCY#<operation>#<key>      request records (read by key, never by range)
+    LEDGER#<sequence, 12 digits>       ledger entries          ┐ LEDGER_RANGE (newest first)
+    PROFILE                            the profile             ┘ ┐
+    WALLET                             balance, version, page directory │ WALLET_RANGE
+    WALLET#LAST                        the last mutating request │      │ PROFILE_RANGE
+    WALLET#LOTS#<bucket>/<issue month> lot pages, in spend order ┘      ┘
+
+`tests/unit/test_keys.py` checks this order, so a new item type cannot fall inside a range
+that would then read it as something else.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from typing import NamedTuple
 
 PK = "pk"
 SK = "sk"
-EXPIRY_SHARDS = 16
 
+IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
+LEDGER_PREFIX = "LEDGER#"
 PROFILE = "PROFILE"
 WALLET = "WALLET"
+LAST_REQUEST = "WALLET#LAST"
 LOT_PAGE_PREFIX = "WALLET#LOTS#"
-REQUEST_PREFIX = "WALLET#REQUEST#"
-LEDGER_PREFIX = "LEDGER#"
+PURCHASE = "PURCHASE"
+CLAIM = "CLAIM"
+# Sorts after every character the keys above use: the inclusive upper end of a prefix's range.
+END = "~"
+
+
+class KeyRange(NamedTuple):
+    """An inclusive sort-key range of one member's partition (`BETWEEN first AND last`)."""
+
+    first: str
+    last: str
+
+
+LEDGER_RANGE = KeyRange(LEDGER_PREFIX, LEDGER_PREFIX + END)
+# Profile, wallet, last request and lot pages are adjacent: one Query reads them together.
+PROFILE_RANGE = KeyRange(PROFILE, LOT_PAGE_PREFIX + END)
+WALLET_RANGE = KeyRange(WALLET, LOT_PAGE_PREFIX + END)
+# The ledger read also takes the profile (it sorts right after), so an unknown member is one call.
+LEDGER_AND_PROFILE_RANGE = KeyRange(LEDGER_PREFIX, PROFILE)
 
 
 def member_pk(member_id: str) -> str:
     return f"MEMBER#{member_id}"
 
 
-def profile_key(member_id: str) -> dict[str, str]:
-    return {PK: member_pk(member_id), SK: PROFILE}
+def profile_sk() -> str:
+    return PROFILE
 
 
-def wallet_key(member_id: str) -> dict[str, str]:
-    return {PK: member_pk(member_id), SK: WALLET}
+def wallet_sk() -> str:
+    return WALLET
 
 
-def lot_page_key(member_id: str, bucket: str) -> dict[str, str]:
-    return {PK: member_pk(member_id), SK: f"{LOT_PAGE_PREFIX}{bucket}"}
+def last_request_sk() -> str:
+    return LAST_REQUEST
+
+
+def lot_page_sk(page_key: str) -> str:
+    return f"{LOT_PAGE_PREFIX}{page_key}"
+
+
+def page_key_of(sort_key: str) -> str:
+    return sort_key.removeprefix(LOT_PAGE_PREFIX)
 
 
 def request_id(operation: str, idempotency_key: str) -> str:
     return f"{operation}#{idempotency_key}"
 
 
-def request_key(member_id: str, operation: str, idempotency_key: str) -> dict[str, str]:
-    return {PK: member_pk(member_id), SK: f"{REQUEST_PREFIX}{request_id(operation, idempotency_key)}"}
+def request_sk(operation: str, idempotency_key: str) -> str:
+    return f"{IDEMPOTENCY_PREFIX}{request_id(operation, idempotency_key)}"
 
 
-def ledger_key(member_id: str, sequence: int) -> dict[str, str]:
+def ledger_sk(sequence: int) -> str:
     """Ledger entries sort by their sequence: the wallet version the movement wrote, so the
     member's ledger is gap-free and in commit order (ids made from clocks could tie)."""
-    return {PK: member_pk(member_id), SK: f"{LEDGER_PREFIX}{sequence:012d}"}
+    return f"{LEDGER_PREFIX}{sequence:012d}"
 
 
-def purchase_key(transaction_id: str) -> dict[str, str]:
-    return {PK: f"PURCHASE#{transaction_id}", SK: "PURCHASE"}
+def is_ledger_sk(sort_key: str) -> bool:
+    return sort_key.startswith(LEDGER_PREFIX) and sort_key[len(LEDGER_PREFIX) :].isdigit()
 
 
-def expiry_shard(member_id: str) -> str:
-    """The ByNextExpiry partition of a member: a stable hash spreads members over the shards."""
-    digest = hashlib.blake2b(member_id.encode(), digest_size=2).digest()
-    return f"EXPIRY#{int.from_bytes(digest) % EXPIRY_SHARDS:02d}"
+def purchase_pk(transaction_id: str) -> str:
+    return f"PURCHASE#{transaction_id}"
 
 
-def next_expiry_index_keys(member_id: str, next_expiry_at: str) -> dict[str, str]:
-    return {"gsi1pk": expiry_shard(member_id), "gsi1sk": f"{next_expiry_at}#{member_id}"}
+def claim_pk(claim_id: str) -> str:
+    return f"CLAIM#{claim_id}"
+
+
+# ---- the sparse index ByNextExpiry
+
+
+def expiry_shard(member_id: str, shards: int) -> str:
+    """The ByNextExpiry partition of a member: a stable hash spreads members over `shards`."""
+    digest = hashlib.blake2b(member_id.encode(), digest_size=4).digest()
+    return f"EXPIRY#{int.from_bytes(digest) % shards:03d}"
+
+
+def next_expiry_sk(next_expiry_at: str, member_id: str) -> str:
+    return f"{next_expiry_at}#{member_id}"
+
+
+def due_upper_bound(as_of: str) -> str:
+    """The exclusive upper end of the rows due at `as_of` (`gsi1sk < bound`): every member whose
+    next expiry is at or before `as_of`, including exactly `as_of` (`"<as_of>#<member>"` sorts
+    after `as_of` itself, so `<= as_of` would miss it; `$` sorts right after `#`)."""
+    return f"{as_of}$"
+
+
+# ---- the sparse index ByStatus (claims)
+
+
+def claims_status_pk(status: str) -> str:
+    return f"CLAIMS#{status}"
+
+
+def claims_status_sk(created_at: str, claim_id: str) -> str:
+    return f"{created_at}#{claim_id}"

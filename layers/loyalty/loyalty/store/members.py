@@ -6,18 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+
 from loyalty.domain.errors import MemberNotFound
-from loyalty.domain.lots import available
-from loyalty.settings import settings
+from loyalty.domain.ledger import Actor
+from loyalty.domain.wallet import NeedMorePages, live_balance
 from loyalty.store import keys
-from loyalty.store.client import dynamodb
-from loyalty.store.codec import encode, from_item, to_item
-from loyalty.store.records import Actor
-from loyalty.store.transact import TransactionCancelled, Write, transact_write
-from loyalty.store.wallet import Wallet, read_member_range, snapshot_from_items, wallet_item
+from loyalty.store.models import ActorAttribute, ProfileItem, TableItem, WalletItem, bind
+from loyalty.store.transact import Transaction, TransactionCancelled
+from loyalty.store.wallet import read_member, read_on
 from loyalty.timefmt import format_instant
 
-PROFILE_FIELDS = ("email", "name", "locale", "emailOptIn")
+PROFILE_FIELDS = {"email": "email", "name": "name", "locale": "locale", "emailOptIn": "email_opt_in"}
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,15 @@ class Profile:
     updated_at: str
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> Profile:
+    def of(cls, item: ProfileItem) -> Profile:
         return cls(
-            member_id=item["memberId"],
-            email=item["email"],
-            name=item.get("name"),
-            locale=item["locale"],
-            email_opt_in=item["emailOptIn"],
-            enrolled_at=item["enrolledAt"],
-            updated_at=item["updatedAt"],
+            member_id=item.member_id,
+            email=item.email,
+            name=item.name,
+            locale=item.locale,
+            email_opt_in=item.email_opt_in,
+            enrolled_at=format_instant(item.enrolled_at),
+            updated_at=format_instant(item.updated_at),
         )
 
 
@@ -51,58 +51,66 @@ def enrol_or_update(
     Enrolment writes the profile and an empty wallet in one transaction, so a member never
     exists without a wallet. Returns the profile and whether the member was created.
     """
-    stamp = format_instant(now)
-    profile = {
-        **keys.profile_key(member_id),
-        "memberId": member_id,
-        **fields,
-        "enrolledAt": stamp,
-        "updatedAt": stamp,
-        "enrolledBy": actor.as_dict(),
-    }
-    wallet = Wallet(member_id=member_id, available=0, version=0, enrolled_at=now, last_activity_at=now)
-    try:
-        transact_write(
-            [
-                Write(
-                    "profile",
-                    "Put",
-                    {"Item": to_item(profile), "ConditionExpression": "attribute_not_exists(pk)"},
-                ),
-                Write(
-                    "wallet",
-                    "Put",
-                    {"Item": wallet_item(wallet), "ConditionExpression": "attribute_not_exists(pk)"},
-                ),
-            ]
-        )
-        return Profile.from_item(profile), True
-    except TransactionCancelled:
-        return _update(member_id, fields, now), False
-
-
-def _update(member_id: str, fields: dict[str, Any], now: datetime) -> Profile:
-    names = {f"#{name}": name for name in PROFILE_FIELDS}
-    values = {f":{name}": encode(fields.get(name)) for name in PROFILE_FIELDS}
-    values[":updatedAt"] = encode(format_instant(now))
-    assignments = ", ".join(f"#{name} = :{name}" for name in PROFILE_FIELDS)
-    response = dynamodb().update_item(
-        TableName=settings().table_name,
-        Key=to_item(keys.profile_key(member_id)),
-        UpdateExpression=f"SET {assignments}, updatedAt = :updatedAt",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-        ReturnValues="ALL_NEW",
+    bind()
+    pk = keys.member_pk(member_id)
+    values = {attribute: fields.get(name) for name, attribute in PROFILE_FIELDS.items()}
+    profile = ProfileItem(
+        pk,
+        keys.profile_sk(),
+        member_id=member_id,
+        enrolled_at=now,
+        updated_at=now,
+        enrolled_by=ActorAttribute(kind=actor.kind, id=actor.id),
+        **values,  # type: ignore[arg-type]  # the request model checked each field's type
     )
-    return Profile.from_item(from_item(response["Attributes"]))
+    wallet = WalletItem(
+        pk,
+        keys.wallet_sk(),
+        member_id=member_id,
+        available=0,
+        version=0,
+        enrolled_at=now,
+        last_activity_at=now,
+        pages={},
+        owed=0,
+    )
+    transaction = Transaction()
+    transaction.put("profile", profile, TableItem.pk.does_not_exist())
+    transaction.put("wallet", wallet, TableItem.pk.does_not_exist())
+    try:
+        transaction.commit()
+        return Profile.of(profile), True
+    except TransactionCancelled:
+        return _update(member_id, values, now), False
+
+
+def _update(member_id: str, values: dict[str, Any], now: datetime) -> Profile:
+    """Set the profile's fields (and only those): attributes other writers own stay."""
+    item = ProfileItem(keys.member_pk(member_id), keys.profile_sk())
+    actions = [
+        getattr(ProfileItem, attribute).remove()
+        if value is None
+        else getattr(ProfileItem, attribute).set(value)
+        for attribute, value in values.items()
+    ]
+    actions.append(ProfileItem.updated_at.set(now))
+    try:
+        item.update(actions=actions, condition=TableItem.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise MemberNotFound(member_id) from None
+        raise
+    return Profile.of(item)
 
 
 def profile_and_balance(member_id: str, now: datetime) -> tuple[Profile, int]:
     """The profile and the live balance, in one Query (profile, wallet and lot pages are adjacent)."""
-    items = read_member_range(member_id, keys.PROFILE, consistent=False)
-    profile = next((item for item in items if item[keys.SK] == keys.PROFILE), None)
-    if profile is None:
-        raise MemberNotFound(member_id)
-    snapshot = snapshot_from_items(items)
-    return Profile.from_item(profile), available(snapshot.lots(), now)
+    read = read_member(member_id, consistent=False, with_profile=True)
+    while True:
+        snapshot = read.snapshot()
+        if read.profile is None or snapshot is None:
+            raise MemberNotFound(member_id)
+        try:
+            return Profile.of(read.profile), live_balance(snapshot, now)
+        except NeedMorePages:
+            read = read_on(read)

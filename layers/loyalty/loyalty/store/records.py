@@ -1,35 +1,83 @@
-"""Idempotency: request fingerprints, stored responses, and the replay-or-conflict decision."""
+"""Results of movements, and idempotency: request fingerprints and the replay-or-conflict decision.
+
+A movement returns a typed result (the routes pick the status code and the response model);
+the same result is stored with the request's fingerprint, so a retry gets it back, marked
+`replayed` (invariant 7).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from loyalty.domain.errors import DomainError
+from loyalty.domain.ledger import Actor, LotMovement
 from loyalty.timefmt import format_instant
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who made a movement, as the ledger records it: member, partner, agent or schedule."""
-
-    kind: str
-    id: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "id": self.id}
+__all__ = ["Actor", "EarnResult", "LotTaken", "RedeemResult", "fingerprint", "is_live", "replayed"]
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """The response of a mutating request, as first given and as replayed for a retry."""
+class LotTaken:
+    lot_id: str
+    points: int
+    expires_at: str | None
 
-    status_code: int
-    body: dict[str, Any]
+    @classmethod
+    def of(cls, movement: LotMovement) -> LotTaken:
+        expiry = format_instant(movement.expires_at) if movement.expires_at else None
+        return cls(movement.lot_id, movement.points, expiry)
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    entry_id: str
+    transaction_id: str
+    points: int
+    lot_id: str | None
+    expires_at: str | None
+    balance: int
+    rules_version: str
     replayed: bool = False
+
+    def to_json(self) -> str:
+        return _dump({name: value for name, value in asdict(self).items() if name != "replayed"})
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls(**json.loads(text), replayed=True)
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    redemption_id: str
+    points: int
+    balance: int
+    lots: tuple[LotTaken, ...] = field(default_factory=tuple)
+    replayed: bool = False
+
+    def to_json(self) -> str:
+        return _dump(
+            {
+                "redemption_id": self.redemption_id,
+                "points": self.points,
+                "balance": self.balance,
+                "lots": [asdict(lot) for lot in self.lots],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        stored = json.loads(text)
+        lots = tuple(LotTaken(**lot) for lot in stored.pop("lots"))
+        return cls(**stored, lots=lots, replayed=True)
+
+
+def _dump(values: dict[str, Any]) -> str:
+    return json.dumps(values, separators=(",", ":"))
 
 
 def fingerprint(request: dict[str, Any]) -> str:
@@ -38,22 +86,22 @@ def fingerprint(request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record_attributes(request_hash: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
-    return {
-        "requestHash": request_hash,
-        "statusCode": outcome.status_code,
-        "response": json.dumps(outcome.body, separators=(",", ":")),
-        "createdAt": format_instant(now),
-    }
+R = TypeVar("R", EarnResult, RedeemResult)
 
 
-def replay(record: dict[str, Any], request_hash: str, mismatch: DomainError) -> Outcome:
-    """The original response when the stored request is this one; `mismatch` otherwise."""
-    if record.get("requestHash") != request_hash:
+def replayed(
+    kind: type[R],
+    stored_hash: str | None,
+    stored_result: str | None,
+    request_hash: str,
+    mismatch: DomainError,
+) -> R:
+    """The original result when the stored request is this one; `mismatch` otherwise."""
+    if stored_hash != request_hash or stored_result is None:
         raise mismatch
-    return Outcome(status_code=int(record["statusCode"]), body=json.loads(record["response"]), replayed=True)
+    return replace(kind.from_json(stored_result), replayed=True)
 
 
-def is_live(record: dict[str, Any] | None, now: datetime) -> bool:
+def is_live(ttl: float | None, now: datetime) -> bool:
     """A record past its `ttl` is garbage that TTL has not collected yet: it no longer counts."""
-    return record is not None and ("ttl" not in record or int(record["ttl"]) > now.timestamp())
+    return ttl is None or int(ttl) > now.timestamp()

@@ -1,227 +1,182 @@
-"""A member's wallet: the balance item and its lot pages, as read from and written to the table.
+"""Reading a member's points: one Query of the wallet range returns the wallet, the member's last
+request and the first lot pages in spend order (docs/design.md, "Access patterns").
 
-Lot pages group the live lots of one expiry bucket (docs/design.md, "Why lot pages"); the
-wallet item keeps a directory of the pages with the earliest expiry in each, which feeds
-the sparse `ByNextExpiry` index.
+The read stops after a few pages (`pages`), so what it costs does not grow with the member's
+lots; a step that needs more (a large redemption) reads on from where it stopped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from loyalty.domain.lots import Lot
+from loyalty.domain.wallet import LotPage, Snapshot, WalletState, kind_of_lot
 from loyalty.store import keys
-from loyalty.store.client import query_all
-from loyalty.store.codec import Item, encode, to_item
-from loyalty.timefmt import format_instant, parse_instant
+from loyalty.store.models import (
+    LotPageItem,
+    ProfileItem,
+    RequestRecordItem,
+    TableItem,
+    WalletItem,
+    bind,
+)
 
-ACTIVITY_BUCKET = "ACTIVITY"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class LotPage:
-    """The live lots of one bucket. `version` 0 means the page is not in the table yet.
-
-    On an ACTIVITY page the expiry belongs to the page (it moves with the member's
-    activity), so its lots carry no date of their own.
-    """
-
-    bucket: str
-    version: int
-    lots: dict[str, Lot]
-    expires_at: datetime | None = None
-
-    @property
-    def earliest_expiry(self) -> datetime | None:
-        dates = [lot.expires_at for lot in self.lots.values() if lot.expires_at is not None]
-        return min(dates, default=None)
+# Pages a movement's first read takes: a daily shopper's page holds ~31 lots (~1.5 KB), so the
+# wallet, the last request and 4 pages stay within 16 KB: 4 RRU strongly consistent, 2 eventually.
+PAGES_PER_READ = 4
 
 
 @dataclass(frozen=True)
-class Wallet:
+class MemberRead:
+    """What one or more Queries of a member's range returned. `resume` is where to read on."""
+
     member_id: str
-    available: int
-    version: int
-    enrolled_at: datetime
-    last_activity_at: datetime
-    page_due: dict[str, str | None] = field(default_factory=dict)
+    profile: ProfileItem | None
+    wallet: WalletItem | None
+    last_request: RequestRecordItem | None
+    pages: tuple[LotPageItem, ...]
+    resume: dict[str, Any] | None
+    consistent: bool
 
-    @property
-    def next_expiry_at(self) -> str | None:
-        return min((due for due in self.page_due.values() if due), default=None)
-
-
-@dataclass(frozen=True)
-class WalletSnapshot:
-    """Everything one Query of the wallet range returns."""
-
-    wallet: Wallet | None
-    pages: dict[str, LotPage]
-    request_record: dict[str, Any] | None = None
-
-    def lots(self) -> list[Lot]:
-        return [lot for page in self.pages.values() for lot in page.lots.values()]
+    def snapshot(self) -> Snapshot | None:
+        if self.wallet is None:
+            return None
+        state = wallet_state(self.wallet)
+        pages = tuple(page_from_item(item, state) for item in self.pages)
+        return Snapshot(wallet=state, pages=pages, complete=self.resume is None)
 
 
-# ---- items -> objects
-
-
-def wallet_from_item(item: dict[str, Any]) -> Wallet:
-    return Wallet(
-        member_id=item["memberId"],
-        available=item["available"],
-        version=item["version"],
-        enrolled_at=parse_instant(item["enrolledAt"]),
-        last_activity_at=parse_instant(item["lastActivityAt"]),
-        page_due=dict(item.get("pages", {})),
+def read_member(
+    member_id: str,
+    *,
+    consistent: bool,
+    with_profile: bool = False,
+    pages: int = PAGES_PER_READ,
+) -> MemberRead:
+    """The wallet, the last request and the first `pages` lot pages (and the profile), in one Query."""
+    bind()
+    key_range = keys.PROFILE_RANGE if with_profile else keys.WALLET_RANGE
+    fixed_items = 3 if with_profile else 2
+    return _query(
+        MemberRead(member_id, None, None, None, (), None, consistent),
+        key_range,
+        limit=fixed_items + pages,
+        start=None,
     )
 
 
-def page_from_item(item: dict[str, Any]) -> LotPage:
-    page_expiry = parse_instant(item["expiresAt"]) if item.get("expiresAt") else None
-    lots = {
-        lot_id: lot_from_attributes(lot_id, stored, page_expiry)
-        for lot_id, stored in item.get("lots", {}).items()
-    }
-    return LotPage(bucket=item["bucket"], version=int(item["version"]), lots=lots, expires_at=page_expiry)
+def read_on(read: MemberRead, *, pages: int = PAGES_PER_READ) -> MemberRead:
+    """The next `pages` lot pages after what `read` holds (one more Query)."""
+    if read.resume is None:
+        return read
+    return _query(read, keys.WALLET_RANGE, limit=pages, start=read.resume)
 
 
-def lot_from_attributes(lot_id: str, stored: dict[str, Any], page_expiry: datetime | None) -> Lot:
+def read_all(read: MemberRead) -> MemberRead:
+    while read.resume is not None:
+        read = read_on(read, pages=100)
+    return read
+
+
+def _query(
+    read: MemberRead, key_range: keys.KeyRange, *, limit: int, start: dict[str, Any] | None
+) -> MemberRead:
+    results = TableItem.query(
+        keys.member_pk(read.member_id),
+        TableItem.sk.between(key_range.first, key_range.last),
+        consistent_read=read.consistent,
+        limit=limit,
+        page_size=limit,
+        last_evaluated_key=start,
+    )
+    profile, wallet, last, pages = read.profile, read.wallet, read.last_request, list(read.pages)
+    for item in results:
+        if isinstance(item, LotPageItem):
+            pages.append(item)
+        elif isinstance(item, WalletItem):
+            wallet = item
+        elif isinstance(item, RequestRecordItem):
+            last = item
+        elif isinstance(item, ProfileItem):
+            profile = item
+    return replace(
+        read,
+        profile=profile,
+        wallet=wallet,
+        last_request=last,
+        pages=tuple(pages),
+        resume=results.last_evaluated_key,
+    )
+
+
+def read_page(member_id: str, page_key: str, wallet: WalletState) -> LotPage | None:
+    """One lot page, strongly consistent (when the wallet's directory did not say enough)."""
+    bind()
+    try:
+        item = LotPageItem.get(keys.member_pk(member_id), keys.lot_page_sk(page_key), consistent_read=True)
+    except LotPageItem.DoesNotExist:
+        return None
+    return page_from_item(item, wallet)
+
+
+# ---- items <-> domain
+
+
+def wallet_state(item: WalletItem) -> WalletState:
+    return WalletState(
+        member_id=item.member_id,
+        available=int(item.available),
+        version=int(item.version),
+        enrolled_at=item.enrolled_at,
+        last_activity_at=item.last_activity_at,
+        pages={key: int(points) for key, points in item.pages.as_dict().items()},
+        next_expiry_at=item.next_expiry_at,
+        activity_expires_at=item.activity_expires_at,
+        last_lot_id=item.last_lot_id,
+        owed=int(item.owed or 0),
+    )
+
+
+def page_from_item(item: LotPageItem, wallet: WalletState) -> LotPage:
+    key = keys.page_key_of(item.sk)
+    lots = {lot_id: lot_from_map(lot_id, stored, wallet) for lot_id, stored in item.lots.as_dict().items()}
+    return LotPage(key=key, lots=lots)
+
+
+def lot_from_map(lot_id: str, stored: dict[str, Any], wallet: WalletState) -> Lot:
+    """`o` original, `r` remaining, `e` earnedAt and `x` expiresAt (epoch seconds; no `x`: the
+    lot never expires, or follows the wallet's activity expiry), `v` rules version."""
+    if "x" in stored:
+        expiry: datetime | None = datetime.fromtimestamp(int(stored["x"]), UTC)
+    elif lot_id.startswith("activity"):
+        expiry = wallet.activity_expires_at
+    else:
+        expiry = None
     return Lot(
         lot_id=lot_id,
         original=int(stored["o"]),
         remaining=int(stored["r"]),
-        earned_at=EPOCH + timedelta(milliseconds=int(stored["e"])),
-        expires_at=EPOCH + timedelta(seconds=int(stored["x"])) if "x" in stored else page_expiry,
-        source_kind=stored["k"],
-        source_ref=stored["s"],
-        rules_version=stored["v"],
+        earned_at=datetime.fromtimestamp(int(stored["e"]), UTC),
+        expires_at=expiry,
+        source_kind=kind_of_lot(lot_id),
+        rules_version=str(stored["v"]),
     )
 
 
-# ---- objects -> items
-
-
-def lot_attributes(lot: Lot, *, page_level_expiry: bool) -> dict[str, Any]:
-    """A lot inside its page, compact: a page is rewritten whole by every movement that touches
-    it and billed per KB, so short names and epoch numbers halve its cost (docs/design.md).
-
-    `o` original, `r` remaining, `e` earnedAt (epoch ms), `x` expiresAt (epoch s; absent when the
-    lot never expires or follows the page's expiry), `k` source kind, `s` source ref, `v` rules version.
-    """
-    attributes: dict[str, Any] = {
+def lot_to_map(lot: Lot) -> dict[str, Any]:
+    stored: dict[str, Any] = {
         "o": lot.original,
         "r": lot.remaining,
-        "e": (lot.earned_at - EPOCH) // timedelta(milliseconds=1),
-        "k": lot.source_kind,
-        "s": lot.source_ref,
+        "e": int(lot.earned_at.timestamp()),
         "v": lot.rules_version,
     }
-    if lot.expires_at is not None and not page_level_expiry:
-        attributes["x"] = (lot.expires_at - EPOCH) // timedelta(seconds=1)
-    return attributes
+    if lot.expires_at is not None and not lot.lot_id.startswith("activity"):
+        stored["x"] = int(lot.expires_at.timestamp())
+    return stored
 
 
-def page_item(member_id: str, page: LotPage) -> Item:
-    on_activity = page.bucket == ACTIVITY_BUCKET
-    values: dict[str, Any] = {
-        **keys.lot_page_key(member_id, page.bucket),
-        "memberId": member_id,
-        "bucket": page.bucket,
-        "version": page.version,
-        "lots": {
-            lot_id: lot_attributes(lot, page_level_expiry=on_activity) for lot_id, lot in page.lots.items()
-        },
-    }
-    if on_activity and page.expires_at is not None:
-        values["expiresAt"] = format_instant(page.expires_at)
-    return to_item(values)
-
-
-def wallet_item(wallet: Wallet) -> Item:
-    values: dict[str, Any] = {
-        **keys.wallet_key(wallet.member_id),
-        "memberId": wallet.member_id,
-        "available": wallet.available,
-        "version": wallet.version,
-        "enrolledAt": format_instant(wallet.enrolled_at),
-        "lastActivityAt": format_instant(wallet.last_activity_at),
-        "pages": wallet.page_due,
-    }
-    next_expiry = wallet.next_expiry_at
-    if next_expiry is not None:
-        values["nextExpiryAt"] = next_expiry
-        values.update(keys.next_expiry_index_keys(wallet.member_id, next_expiry))
-    return to_item(values)
-
-
-def page_due(page: LotPage) -> str | None:
-    """The directory entry of a page: its earliest expiry, or None when nothing in it expires."""
-    earliest = page.expires_at if page.bucket == ACTIVITY_BUCKET else page.earliest_expiry
-    return format_instant(earliest) if earliest is not None else None
-
-
-def with_pages(wallet: Wallet, pages: dict[str, LotPage | None], **changes: Any) -> Wallet:
-    """The wallet after some pages changed (None: the page is gone), with its directory in step."""
-    directory = dict(wallet.page_due)
-    for bucket, page in pages.items():
-        if page is None or not page.lots:
-            directory.pop(bucket, None)
-        else:
-            directory[bucket] = page_due(page)
-    return replace(wallet, page_due=directory, **changes)
-
-
-# ---- reads
-
-
-def snapshot_from_items(items: list[dict[str, Any]]) -> WalletSnapshot:
-    wallet = None
-    pages: dict[str, LotPage] = {}
-    record = None
-    for item in items:
-        sort_key = item[keys.SK]
-        if sort_key == keys.WALLET:
-            wallet = wallet_from_item(item)
-        elif sort_key.startswith(keys.LOT_PAGE_PREFIX):
-            page = page_from_item(item)
-            pages[page.bucket] = page
-        elif sort_key.startswith(keys.REQUEST_PREFIX):
-            record = item
-    return WalletSnapshot(wallet=wallet, pages=pages, request_record=record)
-
-
-def read_member_range(member_id: str, first: str, *, consistent: bool) -> list[dict[str, Any]]:
-    """The member's items from sort key `first` through its last lot page, in one Query."""
-    return query_all(
-        KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-        ExpressionAttributeValues={
-            ":pk": encode(keys.member_pk(member_id)),
-            ":first": encode(first),
-            ":last": encode(keys.LOT_PAGE_PREFIX + "~"),
-        },
-        ConsistentRead=consistent,
-    )
-
-
-def read_wallet(member_id: str, *, consistent: bool) -> WalletSnapshot:
-    """The wallet and all its lot pages, in one Query (request records sort after the range)."""
-    return snapshot_from_items(read_member_range(member_id, keys.WALLET, consistent=consistent))
-
-
-def read_wallet_for_request(member_id: str, operation: str, idempotency_key: str) -> WalletSnapshot:
-    """Wallet, lot pages and this request's record (if any), strongly consistent, in one Query."""
-    items = query_all(
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :wallet)",
-        FilterExpression="attribute_not_exists(requestId) OR requestId = :rid",
-        ExpressionAttributeValues={
-            ":pk": encode(keys.member_pk(member_id)),
-            ":wallet": encode(keys.WALLET),
-            ":rid": encode(keys.request_id(operation, idempotency_key)),
-        },
-        ConsistentRead=True,
-    )
-    return snapshot_from_items(items)
+def read_wallet(member_id: str, *, consistent: bool = True) -> Snapshot | None:
+    """The whole wallet, every page (tools and tests; movements read only what they need)."""
+    return read_all(read_member(member_id, consistent=consistent)).snapshot()

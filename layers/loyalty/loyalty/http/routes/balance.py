@@ -13,20 +13,28 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
 from loyalty.domain.errors import MemberNotFound
-from loyalty.domain.lots import Lot, available, expiring_summary, is_live, spend_order
+from loyalty.domain.lots import Lot, expiring_summary, is_live, spend_order
+from loyalty.domain.wallet import (
+    NeedMorePages,
+    Snapshot,
+    due_points,
+    expiring_by_month,
+    expiry_month,
+    issue_month_of_lot,
+)
 from loyalty.http.identifiers import checked_member_id
 from loyalty.http.identity import Role
 from loyalty.http.resolver import current_caller, errors, program_timezone, success
-from loyalty.store.wallet import WalletSnapshot, read_wallet
+from loyalty.store.wallet import MemberRead, read_all, read_member, read_on
 from loyalty.timefmt import format_instant
 
 router = APIGatewayHttpRouter()
 
 
-def enrolled_wallet(member_id: str) -> WalletSnapshot:
-    snapshot = read_wallet(member_id, consistent=False)
-    if snapshot.wallet is None:
-        raise MemberNotFound(member_id)
+def enrolled(read: MemberRead) -> Snapshot:
+    snapshot = read.snapshot()
+    if snapshot is None:
+        raise MemberNotFound(read.member_id)
     return snapshot
 
 
@@ -40,13 +48,30 @@ def get_balance(memberId: str) -> dict[str, Any]:
     member_id = checked_member_id(memberId)
     current_caller(router).require(member_id, Role.SUPPORT, Role.PARTNER)
     now = utcnow()
-    lots = enrolled_wallet(member_id).lots()
+    read = read_member(member_id, consistent=False)
+    while True:
+        snapshot = enrolled(read)
+        try:
+            due = due_points(snapshot, now)
+            break
+        except NeedMorePages:
+            read = read_on(read)
+    lots = [lot for page in snapshot.whole_pages() for lot in page.lots.values()]
+    tz = program_timezone()
+    by_month = dict(expiring_by_month(snapshot.wallet))
+    for lot in snapshot.lots():
+        month = expiry_month(lot.expires_at, tz)
+        if lot.remaining and not is_live(lot, now) and month is not None:
+            by_month[month] = by_month.get(month, 0) - lot.remaining
     return {
         "memberId": member_id,
-        "available": available(lots, now),
+        "available": snapshot.wallet.available - due,
         "expiring": [
             {"date": day.isoformat(), "expiresAt": format_instant(moment), "points": points}
-            for day, moment, points in expiring_summary(lots, now, program_timezone())
+            for day, moment, points in expiring_summary(lots, now, tz)
+        ],
+        "expiringByMonth": [
+            {"month": month, "points": points} for month, points in sorted(by_month.items()) if points > 0
         ],
         "asOf": format_instant(now),
     }
@@ -62,7 +87,8 @@ def get_lots(memberId: str) -> dict[str, Any]:
     member_id = checked_member_id(memberId)
     current_caller(router).require(member_id, Role.SUPPORT)
     now = utcnow()
-    lots = [lot for lot in spend_order(enrolled_wallet(member_id).lots()) if is_live(lot, now)]
+    snapshot = enrolled(read_all(read_member(member_id, consistent=False)))
+    lots = [lot for lot in spend_order(snapshot.lots()) if is_live(lot, now)]
     return {"memberId": member_id, "lots": [lot_view(lot) for lot in lots], "asOf": format_instant(now)}
 
 
@@ -73,6 +99,7 @@ def lot_view(lot: Lot) -> dict[str, Any]:
         "remaining": lot.remaining,
         "earnedAt": format_instant(lot.earned_at),
         "expiresAt": format_instant(lot.expires_at) if lot.expires_at else None,
-        "source": {"kind": lot.source_kind, "ref": lot.source_ref},
+        "issueMonth": issue_month_of_lot(lot.lot_id),
+        "source": {"kind": lot.source_kind},
         "rulesVersion": lot.rules_version,
     }

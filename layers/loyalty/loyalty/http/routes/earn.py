@@ -12,8 +12,8 @@ from loyalty.clock import utcnow
 from loyalty.domain.earning import Purchase
 from loyalty.http.identity import Role
 from loyalty.http.models import EarnRequest, EarnResponse, MemberIdPath
-from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules, success
-from loyalty.http.telemetry import count_outcome
+from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
+from loyalty.http.telemetry import count_movement
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
@@ -40,8 +40,17 @@ def post_earn(member_id: MemberIdPath, body: EarnRequest) -> Response[Any]:
         channel=body.channel,
         category=body.category,
     )
-    outcome = points.earn(
+    result = points.earn(
         member_id, body.transaction_id, purchase, actor=caller.actor, rules=program_rules(), now=utcnow()
     )
-    count_outcome("PointsEarned", outcome)
-    return outcome_response(outcome)
+    count_movement("PointsEarned", result.points, replayed=result.replayed)
+    body_out = EarnResponse(
+        entry_id=result.entry_id,
+        transaction_id=result.transaction_id,
+        points=result.points,
+        lot_id=result.lot_id,
+        expires_at=result.expires_at,
+        balance=result.balance,
+        rules_version=result.rules_version,
+    )
+    return movement_response(201, body_out.model_dump(mode="json", by_alias=True), replayed=result.replayed)

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from loyalty.clock import utcnow
 from loyalty.domain.errors import InvalidRequest
 from loyalty.http.identity import Role
-from loyalty.http.models import MemberIdPath, RedeemRequest, RedeemResponse
-from loyalty.http.resolver import current_caller, errors, outcome_response, program_rules, success
-from loyalty.http.telemetry import count_outcome
+from loyalty.http.models import LotMovement, MemberIdPath, RedeemRequest, RedeemResponse
+from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
+from loyalty.http.telemetry import count_movement
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
@@ -44,7 +44,7 @@ def post_redemption(
     caller.require(member_id, Role.PARTNER)
     if body.points is None:
         raise InvalidRequest("points", "is required")
-    outcome = points.redeem(
+    result = points.redeem(
         member_id,
         body.points,
         idempotency_key=idempotency_key,
@@ -52,5 +52,14 @@ def post_redemption(
         rules=program_rules(),
         now=utcnow(),
     )
-    count_outcome("PointsRedeemed", outcome)
-    return outcome_response(outcome)
+    count_movement("PointsRedeemed", result.points, replayed=result.replayed)
+    body_out = RedeemResponse(
+        redemption_id=result.redemption_id,
+        points=result.points,
+        balance=result.balance,
+        lots=[
+            LotMovement(lot_id=lot.lot_id, points=lot.points, expires_at=lot.expires_at)
+            for lot in result.lots
+        ],
+    )
+    return movement_response(201, body_out.model_dump(mode="json", by_alias=True), replayed=result.replayed)

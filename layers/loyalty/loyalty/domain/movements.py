@@ -1,0 +1,363 @@
+"""Movements as pure steps: from a snapshot of a member's points to the change one transaction
+writes (docs/design.md, "The points transaction"). Time and ids are passed in.
+
+A step returns a `MemberChange`: the wallet before and after, the lot writes per page, and one
+typed ledger entry. `loyalty.store.movement` renders one or more changes (a transfer has two)
+plus the idempotency record into a single `TransactWriteItems`; adding a movement type means
+a step here and a call to the renderer there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from loyalty.domain.earning import EarnQuote, Purchase
+from loyalty.domain.errors import InsufficientPoints, InvalidRequest
+from loyalty.domain.expiry import ACTIVITY_BUCKET, bucket_for, expires_at, follows_activity, last_day
+from loyalty.domain.ledger import Actor, EntryType, LedgerEntry, LotMovement
+from loyalty.domain.lots import Lot, Take, allocate, is_live
+from loyalty.domain.rules import ProgramRules
+from loyalty.domain.wallet import (
+    LotPage,
+    NeedMorePages,
+    Snapshot,
+    WalletState,
+    due_points,
+    expiry_month,
+    issue_month_of_lot,
+    lot_id_for,
+    next_expiry,
+    page_key_of_lot,
+)
+
+# A purchase reported a little ahead of our clock is clock skew, not a purchase from the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+# ---- what a step asks the store to write
+
+
+@dataclass(frozen=True)
+class NewLot:
+    """Add a lot that is not in its page (the write is conditioned on that)."""
+
+    lot: Lot
+
+
+@dataclass(frozen=True)
+class TopUp:
+    """Add points to a lot known to exist, without reading it (a second credit the same day)."""
+
+    lot_id: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A lot read before the movement keeps some points: `lot` is the lot after (written whole)."""
+
+    lot: Lot
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A lot read before the movement has no points left: it leaves its page (the ledger keeps it)."""
+
+    lot_id: str
+
+
+LotWrite = NewLot | TopUp | Spend | Drop
+
+
+@dataclass(frozen=True)
+class PageChange:
+    """The writes to one page. `exists` says whether the page is in the table (the wallet's
+    directory knows); `emptied` that no lot is left in it, so it is deleted."""
+
+    key: str
+    exists: bool
+    writes: tuple[LotWrite, ...]
+    emptied: bool = False
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    before: WalletState
+    after: WalletState
+    pages: tuple[PageChange, ...]
+    entry: LedgerEntry
+
+    @property
+    def member_id(self) -> str:
+        return self.before.member_id
+
+    @property
+    def sequence(self) -> int:
+        """The ledger sequence of the entry: the wallet version the transaction writes."""
+        return self.before.version + 1
+
+
+# ---- credit: a purchase becomes points
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A credited purchase: the change to write, and the lot (None when it earned no point)."""
+
+    change: MemberChange
+    lot: Lot | None
+
+
+def check_purchase_time(purchase: Purchase, now: datetime) -> None:
+    """A purchase from the future (beyond clock skew) is refused before anything is read."""
+    if purchase.occurred_at > now + CLOCK_SKEW:
+        raise InvalidRequest("occurredAt", "is in the future")
+
+
+def credit_purchase(
+    wallet: WalletState,
+    purchase: Purchase,
+    quote: EarnQuote,
+    *,
+    transaction_id: str,
+    rules: ProgramRules,
+    actor: Actor,
+    now: datetime,
+    entry_id: str,
+    due: int = 0,
+    page: LotPage | None = None,
+) -> Credit:
+    """Credit `quote.points` for a purchase into the lot of its day and expiry.
+
+    The purchase is activity (policy inactivity moves every undated lot's expiry). A purchase
+    whose points would already have expired is refused. `due` is the points of lots past their
+    expiry that the run has not expired yet (they do not count in the balance the entry
+    records); `page` is the lot's page when the store had to read it (the lot was there but
+    the wallet did not say so).
+    """
+    check_purchase_time(purchase, now)
+    activity_at = max(wallet.last_activity_at, purchase.occurred_at)
+    expiry = expires_at(
+        rules, earned_at=purchase.occurred_at, enrolled_at=wallet.enrolled_at, last_activity_at=activity_at
+    )
+    if expiry is not None and expiry <= now:
+        raise InvalidRequest("occurredAt", "the purchase is too old: its points would already have expired")
+    tz = rules.tz
+    bucket = bucket_for(rules, expiry)
+    earned_on = purchase.occurred_at.astimezone(tz).date()
+    lot_id = lot_id_for("earn", earned_on, bucket, last_day(expiry, tz) if expiry else None)
+    key = page_key_of_lot(lot_id)
+    # The day's lot: its expiry is the end of the expiry date (or the wallet's, for ACTIVITY lots).
+    lot = (
+        Lot(
+            lot_id=lot_id,
+            original=quote.points,
+            remaining=quote.points,
+            earned_at=purchase.occurred_at,
+            expires_at=expiry,
+            source_kind="earn",
+            rules_version=quote.rules_version,
+        )
+        if quote.points > 0
+        else None
+    )
+    pages: tuple[PageChange, ...] = ()
+    directory = dict(wallet.pages)
+    if lot is not None:
+        pages = (_add_to_page(wallet, key, lot, page),)
+        directory[key] = directory.get(key, 0) + lot.original
+    activity_expiry = expiry if follows_activity(rules) else wallet.activity_expires_at
+    after = replace(
+        wallet,
+        available=wallet.available + quote.points,
+        version=wallet.version + 1,
+        last_activity_at=activity_at,
+        pages=directory,
+        last_lot_id=lot_id if lot is not None else wallet.last_lot_id,
+        activity_expires_at=activity_expiry,
+        next_expiry_at=_next_expiry_after_credit(wallet, directory, expiry, bucket, activity_expiry),
+    )
+    entry = LedgerEntry(
+        entry_id=entry_id,
+        type=EntryType.EARN,
+        points=quote.points,
+        balance_after=wallet.available - due + quote.points,
+        occurred_at=purchase.occurred_at,
+        recorded_at=now,
+        actor=actor,
+        reason="purchase",
+        rules_version=quote.rules_version,
+        lots=(LotMovement(lot_id, quote.points, expiry, key.split("/")[1], expiry_month(expiry, tz)),)
+        if lot is not None
+        else (),
+        details={
+            "transactionId": transaction_id,
+            "amount": str(purchase.amount),
+            "currency": purchase.currency,
+            "channel": purchase.channel,
+            "category": purchase.category,
+            "multiplier": str(quote.multiplier),
+            "bonusPoints": quote.bonus_points,
+            "campaigns": list(quote.campaigns),
+        },
+    )
+    return Credit(MemberChange(before=wallet, after=after, pages=pages, entry=entry), lot)
+
+
+def _add_to_page(wallet: WalletState, key: str, lot: Lot, page: LotPage | None) -> PageChange:
+    """A new page, a top-up of the day's lot, or a new lot in an existing page."""
+    if key not in wallet.pages:
+        return PageChange(key, exists=False, writes=(NewLot(lot),))
+    known = page is not None and lot.lot_id in page.lots
+    if known or wallet.last_lot_id == lot.lot_id:
+        return PageChange(key, exists=True, writes=(TopUp(lot.lot_id, lot.original),))
+    return PageChange(key, exists=True, writes=(NewLot(lot),))
+
+
+def _next_expiry_after_credit(
+    wallet: WalletState,
+    directory: dict[str, int],
+    expiry: datetime | None,
+    bucket: str,
+    activity_expiry: datetime | None,
+) -> datetime | None:
+    candidates = [wallet.next_expiry_at]
+    if bucket != ACTIVITY_BUCKET:
+        candidates.append(expiry)
+    if any(key.startswith(ACTIVITY_BUCKET) and points for key, points in directory.items()):
+        dated = any(not key.startswith(("ACTIVITY", "NEVER")) for key in directory)
+        # Activity moved every undated lot's expiry: with no dated lot, it is the next expiry.
+        candidates = [activity_expiry] if not dated else [*candidates, activity_expiry]
+    return min((moment for moment in candidates if moment is not None), default=None)
+
+
+# ---- debit: points leave the soonest-expiring lots
+
+
+@dataclass(frozen=True)
+class Debit:
+    change: MemberChange
+    takes: tuple[LotMovement, ...]
+
+
+def debit_points(
+    snapshot: Snapshot,
+    points: int,
+    *,
+    entry_type: EntryType,
+    reason: str,
+    rules: ProgramRules,
+    actor: Actor,
+    now: datetime,
+    entry_id: str,
+    details: dict[str, object] | None = None,
+) -> Debit:
+    """Take `points` from the live lots, soonest expiry first (invariant 4), never more than the
+    live balance (InsufficientPoints). The member's activity moves undated lots' expiry.
+
+    Raises NeedMorePages when the snapshot's whole pages do not hold the points, or hold no lot
+    after the ones taken (the next expiry must be known): the store reads on and calls again.
+    """
+    wallet = snapshot.wallet
+    live = wallet.available - due_points(snapshot, now)
+    if points > live:
+        raise InsufficientPoints(live, points)
+    whole = snapshot.whole_pages()
+    lots = [lot for page in whole for lot in page.lots.values()]
+    if sum(lot.remaining for lot in lots if is_live(lot, now)) < points:
+        raise NeedMorePages()
+    takes = allocate(lots, points, now)
+    changes, remaining_lots = _take_from_pages(whole, takes)
+    if not snapshot.complete and not any(lot.remaining for lot in remaining_lots):
+        raise NeedMorePages()
+    taken_by_page: dict[str, int] = {}
+    for take in takes:
+        key = page_key_of_lot(take.lot_id)
+        taken_by_page[key] = taken_by_page.get(key, 0) + take.points
+    directory = dict(wallet.pages)
+    for change in changes:
+        left = directory.get(change.key, 0) - taken_by_page[change.key]
+        if change.emptied or left <= 0:
+            directory.pop(change.key, None)
+        else:
+            directory[change.key] = left
+    activity_at = max(wallet.last_activity_at, now)
+    activity_expiry = wallet.activity_expires_at
+    if follows_activity(rules):
+        activity_expiry = expires_at(
+            rules, earned_at=now, enrolled_at=wallet.enrolled_at, last_activity_at=activity_at
+        )
+    whole_keys = {page.key for page in whole}
+    unread = [page for page in snapshot.pages if page.key not in whole_keys]
+    upcoming = [*remaining_lots, *(lot for page in unread for lot in page.lots.values())]
+    upcoming = [
+        replace(lot, expires_at=activity_expiry) if lot.lot_id.startswith("activity") else lot
+        for lot in upcoming
+    ]
+    tz = rules.tz
+    movements = tuple(
+        LotMovement(
+            take.lot_id,
+            take.points,
+            take.expires_at,
+            issue_month_of_lot(take.lot_id),
+            expiry_month(take.expires_at, tz),
+        )
+        for take in takes
+    )
+    after = replace(
+        wallet,
+        available=wallet.available - points,
+        version=wallet.version + 1,
+        last_activity_at=activity_at,
+        pages=directory,
+        activity_expires_at=activity_expiry,
+        next_expiry_at=next_expiry(upcoming),
+        last_lot_id=None if wallet.last_lot_id in _dropped(changes) else wallet.last_lot_id,
+    )
+    entry = LedgerEntry(
+        entry_id=entry_id,
+        type=entry_type,
+        points=-points,
+        balance_after=live - points,
+        occurred_at=now,
+        recorded_at=now,
+        actor=actor,
+        reason=reason,
+        lots=movements,
+        details=dict(details or {}),
+    )
+    return Debit(MemberChange(before=wallet, after=after, pages=changes, entry=entry), movements)
+
+
+def _dropped(changes: tuple[PageChange, ...]) -> set[str]:
+    return {write.lot_id for change in changes for write in change.writes if isinstance(write, Drop)}
+
+
+def _take_from_pages(
+    pages: tuple[LotPage, ...], takes: list[Take]
+) -> tuple[tuple[PageChange, ...], list[Lot]]:
+    """The page writes of `takes`, and every lot of these pages that still holds points after."""
+    taken = {take.lot_id: take.points for take in takes}
+    changes: list[PageChange] = []
+    remaining: list[Lot] = []
+    for page in pages:
+        writes: list[LotWrite] = []
+        kept = 0
+        for lot in page.lots.values():
+            if lot.lot_id not in taken:
+                kept += 1
+                remaining.append(lot)
+                continue
+            left = lot.remaining - taken[lot.lot_id]
+            if left == 0:
+                writes.append(Drop(lot.lot_id))
+            else:
+                spent = replace(lot, remaining=left)
+                writes.append(Spend(spent))
+                remaining.append(spent)
+                kept += 1
+        if writes:
+            changes.append(PageChange(page.key, exists=True, writes=tuple(writes), emptied=kept == 0))
+    return tuple(changes), remaining

@@ -1,0 +1,174 @@
+"""A member's points as the engine sees them: the wallet, its lots grouped in pages, and what a
+movement changes in them. Pure: no I/O, time passed in (docs/design.md, "Lots and pages").
+
+A lot is the points one kind of credit brought on one local day that expire together, so a
+member holds at most one lot per (expiry date, day of issue, kind) whatever the number of
+purchases. Lots live in pages, one per (expiry bucket, month of issue): the bucket is the month
+of the expiry date (`YYYY-MM`), `NEVER`, or `ACTIVITY` (policy inactivity: the expiry belongs
+to the wallet and moves with activity). Page keys sort in spend order, month by month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+
+from loyalty.domain.lots import Lot, is_live
+
+# Imported by `loyalty.domain.expiry` too; defined here so that reading a balance does not build
+# the rules schema (docs/design.md, cold start).
+NEVER_BUCKET = "NEVER"
+ACTIVITY_BUCKET = "ACTIVITY"
+
+KIND_CODES = {"earn": "e", "claim": "c", "transfer": "t", "adjustment": "a"}
+KINDS = {code: kind for kind, code in KIND_CODES.items()}
+
+
+# ---- identity: a lot's id says which page holds it
+
+
+def lot_id_for(kind: str, earned_on: date, bucket: str, expiry_on: date | None) -> str:
+    """`20281124-20261124-e`: expiry date, day of issue, kind (`never-…` / `activity-…` when the
+    lot has no date of its own). Unique per member, and enough to find the lot's page."""
+    dated = expiry_on is not None and bucket not in _UNDATED
+    head = expiry_on.strftime("%Y%m%d") if dated and expiry_on is not None else bucket.lower()
+    return f"{head}-{earned_on.strftime('%Y%m%d')}-{KIND_CODES[kind]}"
+
+
+_UNDATED = {NEVER_BUCKET, ACTIVITY_BUCKET}
+
+
+def page_key(bucket: str, issue_month: str) -> str:
+    """`2028-11/2026-11`: the page of the lots expiring in bucket `2028-11` issued in `2026-11`."""
+    return f"{bucket}/{issue_month}"
+
+
+def page_key_of_lot(lot_id: str) -> str:
+    head, earned, _kind = lot_id.split("-")
+    bucket = head.upper() if head in ("never", "activity") else f"{head[:4]}-{head[4:6]}"
+    return page_key(bucket, f"{earned[:4]}-{earned[4:6]}")
+
+
+def bucket_of_page(key: str) -> str:
+    return key.split("/", 1)[0]
+
+
+def issue_month_of_lot(lot_id: str) -> str:
+    earned = lot_id.split("-")[1]
+    return f"{earned[:4]}-{earned[4:6]}"
+
+
+def kind_of_lot(lot_id: str) -> str:
+    return KINDS[lot_id.rsplit("-", 1)[1]]
+
+
+def expiry_month(expires_at: datetime | None, tz: tzinfo) -> str | None:
+    """The month of the lot's expiry date: the last local day it can be used (`expires_at` is
+    the local midnight that ends that day)."""
+    if expires_at is None:
+        return None
+    return (expires_at - timedelta(microseconds=1)).astimezone(tz).strftime("%Y-%m")
+
+
+# ---- state
+
+
+@dataclass(frozen=True)
+class WalletState:
+    """The wallet item: the member's balance and the directory of its lot pages.
+
+    `available` counts every stored lot, including lots past their expiry that the daily run
+    has not expired yet; `pages` maps each page key to the points it holds; `last_lot_id` is
+    the lot the last credit went to (a second purchase the same day tops it up without reading
+    its page). `version` orders every movement of the member."""
+
+    member_id: str
+    available: int
+    version: int
+    enrolled_at: datetime
+    last_activity_at: datetime
+    pages: Mapping[str, int] = field(default_factory=dict)
+    next_expiry_at: datetime | None = None
+    activity_expires_at: datetime | None = None
+    last_lot_id: str | None = None
+    owed: int = 0
+
+
+@dataclass(frozen=True)
+class LotPage:
+    key: str
+    lots: Mapping[str, Lot]
+
+    @property
+    def bucket(self) -> str:
+        return bucket_of_page(self.key)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The wallet and its first pages in spend order, as one read returned them.
+
+    `complete` is True when every page was read. Otherwise the last page's bucket may go on in
+    pages not read, so only the buckets before it are known whole (`whole_pages`)."""
+
+    wallet: WalletState
+    pages: tuple[LotPage, ...]
+    complete: bool
+
+    def whole_pages(self) -> tuple[LotPage, ...]:
+        if self.complete or not self.pages:
+            return self.pages
+        open_bucket = self.pages[-1].bucket
+        return tuple(page for page in self.pages if page.bucket != open_bucket)
+
+    def lots(self) -> list[Lot]:
+        return [lot for page in self.pages for lot in page.lots.values()]
+
+
+class NeedMorePages(Exception):
+    """A step needs pages the snapshot does not hold yet: read on and run it again."""
+
+
+# ---- what the balance shows
+
+
+def due_points(snapshot: Snapshot, now: datetime) -> int:
+    """Points of lots past their expiry that the daily run has not expired yet: stored, counted in
+    `available`, but no longer spendable (invariant 1). They sort first, so a read that starts at
+    the first page sees them; if it stopped before the end of them, NeedMorePages."""
+    wallet = snapshot.wallet
+    if wallet.next_expiry_at is None or wallet.next_expiry_at > now:
+        return 0
+    due = 0
+    for page in snapshot.pages:
+        for lot in page.lots.values():
+            if lot.remaining and not is_live(lot, now):
+                due += lot.remaining
+    last_read = snapshot.pages[-1] if snapshot.pages else None
+    if (
+        not snapshot.complete
+        and last_read is not None
+        and any(lot.remaining and not is_live(lot, now) for lot in last_read.lots.values())
+    ):
+        raise NeedMorePages()
+    return due
+
+
+def live_balance(snapshot: Snapshot, now: datetime) -> int:
+    return snapshot.wallet.available - due_points(snapshot, now)
+
+
+def expiring_by_month(wallet: WalletState) -> list[tuple[str, int]]:
+    """Points per expiry month (`YYYY-MM`), soonest first, from the page directory alone."""
+    totals: dict[str, int] = {}
+    for key, points in wallet.pages.items():
+        bucket = bucket_of_page(key)
+        if bucket not in _UNDATED and points:
+            totals[bucket] = totals.get(bucket, 0) + points
+    return sorted(totals.items())
+
+
+def next_expiry(lots: Iterable[Lot]) -> datetime | None:
+    """The soonest expiry among lots that still hold points (due ones included: the run must come)."""
+    return min((lot.expires_at for lot in lots if lot.remaining and lot.expires_at is not None), default=None)

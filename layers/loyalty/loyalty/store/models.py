@@ -1,0 +1,212 @@
+"""Every item type of the table, declared once as a pynamodb model (docs/design.md, "One table").
+
+All models share one base, `TableItem`, whose `itemType` discriminator lets one Query return
+several item types (a member's profile, wallet, last request and lot pages) as the right
+classes. The table name and the connection are bound at first use (`bind`), never at import:
+the settings say which table, and botocore's own `AWS_ENDPOINT_URL_DYNAMODB` says where.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.constants import STRING
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from loyalty.settings import settings
+from loyalty.timefmt import format_instant, parse_instant
+
+
+class InstantAttribute(Attribute[datetime]):
+    """An instant stored as the API writes it (`2028-11-23T23:00:00.000Z`): sorts like time."""
+
+    attr_type = STRING
+
+    def serialize(self, value: datetime) -> str:
+        return format_instant(value)
+
+    def deserialize(self, value: str) -> datetime:
+        return parse_instant(value)
+
+
+class TableItem(Model):
+    """The single table. `kind` names the item type; subclasses register their value."""
+
+    class Meta:
+        table_name = "unbound"  # `bind()` sets the real name at first use
+        max_retry_attempts = 2
+        connect_timeout_seconds = 2
+        read_timeout_seconds = 5
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute(attr_name="itemType")
+
+
+@cache
+def bind() -> Any:
+    """Point every model at the configured table, once, and return the shared botocore client.
+
+    All models share `TableItem`'s connection (one client per process: one cold-start cost)."""
+    TableItem.Meta.table_name = settings().table_name
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        setattr(TableItem.Meta, "region", region)  # noqa: B010 - Meta declares no region
+    return TableItem._get_connection().connection.client
+
+
+# ---- a member's partition
+
+
+class ActorAttribute(MapAttribute[str, str]):
+    kind = UnicodeAttribute()
+    id = UnicodeAttribute()
+
+
+class ProfileItem(TableItem, discriminator="profile"):
+    member_id = UnicodeAttribute(attr_name="memberId")
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute()
+    email_opt_in = BooleanAttribute(attr_name="emailOptIn")
+    enrolled_at = InstantAttribute(attr_name="enrolledAt")
+    updated_at = InstantAttribute(attr_name="updatedAt")
+    enrolled_by = ActorAttribute(attr_name="enrolledBy")
+
+
+class ByNextExpiry(GlobalSecondaryIndex["WalletItem"]):
+    """Sparse: one row per member whose points can expire, sharded (docs/design.md, "Indexes")."""
+
+    class Meta:
+        index_name = "ByNextExpiry"
+        projection = KeysOnlyProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class WalletItem(TableItem, discriminator="wallet"):
+    """Balance, version and page directory; under 1 KB (written by every movement)."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    available = NumberAttribute()
+    version = NumberAttribute()
+    enrolled_at = InstantAttribute(attr_name="enrolledAt")
+    last_activity_at = InstantAttribute(attr_name="lastActivityAt")
+    # page key -> points in that page
+    pages: MapAttribute[str, Any] = MapAttribute(default=dict)
+    next_expiry_at = InstantAttribute(attr_name="nextExpiryAt", null=True)
+    activity_expires_at = InstantAttribute(attr_name="activityExpiresAt", null=True)
+    last_lot_id = UnicodeAttribute(attr_name="lastLot", null=True)
+    owed = NumberAttribute(default=0)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_next_expiry = ByNextExpiry()
+
+
+class LotPageItem(TableItem, discriminator="lots"):
+    """The lots of one (expiry bucket, month of issue), compact: lot id -> {o, r, e, x, v}
+    (original, remaining, earnedAt and expiresAt in epoch seconds, rules version)."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    lots: MapAttribute[str, Any] = MapAttribute(default=dict)
+
+
+class RequestRecordItem(TableItem, discriminator="request"):
+    """A mutating request's fingerprint and result, for replays (invariant 7). Written twice by
+    the same transaction: under its own key (`IDEMPOTENCY#…`, conditioned on being new) and as
+    the member's last request (`WALLET#LAST`), which the movement's first read already sees."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    request_id = UnicodeAttribute(attr_name="requestId")
+    request_hash = UnicodeAttribute(attr_name="requestHash")
+    result = UnicodeAttribute()
+    created_at = InstantAttribute(attr_name="createdAt")
+    ttl = NumberAttribute()
+
+
+class LotMovementAttribute(MapAttribute[str, Any]):
+    lot_id = UnicodeAttribute(attr_name="lotId")
+    points = NumberAttribute()
+    expires_at = InstantAttribute(attr_name="expiresAt", null=True)
+    issue_month = UnicodeAttribute(attr_name="issueMonth")
+    expiry_month = UnicodeAttribute(attr_name="expiryMonth", null=True)
+
+
+class LedgerEntryItem(TableItem, discriminator="ledger"):
+    member_id = UnicodeAttribute(attr_name="memberId")
+    sequence = NumberAttribute()
+    entry_id = UnicodeAttribute(attr_name="entryId")
+    type = UnicodeAttribute()
+    points = NumberAttribute()
+    balance_after = NumberAttribute(attr_name="balanceAfter")
+    occurred_at = InstantAttribute(attr_name="occurredAt")
+    recorded_at = InstantAttribute(attr_name="recordedAt")
+    actor = ActorAttribute()
+    reason = UnicodeAttribute()
+    lots = ListAttribute(of=LotMovementAttribute, default=list)
+    rules_version = UnicodeAttribute(attr_name="rulesVersion", null=True)
+    details: MapAttribute[str, Any] = MapAttribute(default=dict)
+
+
+# ---- program-wide items
+
+
+class PurchaseGuardItem(TableItem, discriminator="purchase"):
+    """One per purchase `transactionId` (invariant 2): credited at most once, by earn or claim.
+
+    `status` is `credited`, or `claimed` while a member's claim for a purchase not yet reported
+    waits (`claimId`): a later earn of the purchase credits it and closes that claim as
+    `matched` in its own transaction. Keeps what the claims and reversal work need."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    transaction_id = UnicodeAttribute(attr_name="transactionId")
+    status = UnicodeAttribute(default="credited")
+    credited_by = UnicodeAttribute(attr_name="creditedBy")
+    entry_id = UnicodeAttribute(attr_name="entryId", null=True)
+    sequence = NumberAttribute(null=True)
+    lot_id = UnicodeAttribute(attr_name="lotId", null=True)
+    points = NumberAttribute(null=True)
+    amount = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    occurred_at = InstantAttribute(attr_name="occurredAt")
+    claim_id = UnicodeAttribute(attr_name="claimId", null=True)
+    request_hash = UnicodeAttribute(attr_name="requestHash", null=True)
+    result = UnicodeAttribute(null=True)
+    created_at = InstantAttribute(attr_name="createdAt")
+
+
+class ByStatus(GlobalSecondaryIndex["ClaimItem"]):
+    """Sparse: claims by status, oldest first (the support agents' queue)."""
+
+    class Meta:
+        index_name = "ByStatus"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class ClaimItem(TableItem, discriminator="claim"):
+    """A claim for missing points (built by the claims work; its shape is fixed here)."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    transaction_id = UnicodeAttribute(attr_name="transactionId")
+    status = UnicodeAttribute()
+    created_at = InstantAttribute(attr_name="createdAt")
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_status = ByStatus()
