@@ -1,127 +1,324 @@
-"""DynamoDB calls per operation, counted on the handlers' own client (budget: earn ≤ 2, redeem ≤ 2,
-balance ≤ 1, idempotent replay ≤ 2), with the request units DynamoDB reports where it does."""
+"""DynamoDB calls and request units per operation, as AWS would bill them, for three members.
+
+Each member runs in a process of its own (`python -m bench.calls <member>`): its own program
+rules (RULES_SOURCE), its own handlers' client and caches, and the three run side by side
+(different partitions, different purchase ids: they share nothing). The parent prints the table.
+
+Budgets (from the issue): earn ≤ 2 calls and ≤ 8 / 10 / 16 WRU for members a / b / c; a
+redemption of 100 points ≤ 2 calls, ≤ 4 RRU and ≤ 14 WRU; balance 1 call and ≤ 2 RRU; an
+idempotent replay 1 call; the wallet item under 1 KB. Benchmarks print ("ok" / "OVER"), they
+never assert.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.environment import ROOT
+from bench.recorder import Recorder
 from devtools.identity import Identity
 from devtools.lambda_runtime import LambdaContext, http_event, load_handler
 from loyalty.store.client import dynamodb
 
-BUDGET = {
-    "enrol": 1,
-    "earn": 2,
-    "earn (replay)": 2,
-    "redeem": 2,
-    "redeem (replay)": 2,
-    "balance": 1,
-    "lots": 1,
-}
-PARTNER = Identity.partner("bench-pos")
+KB = 1024
+RESULT_MARK = "BENCH-RESULT "
+DEFAULT_RULES = ROOT / "layers/loyalty/loyalty/domain/default_rules.json"
 
 
-class CallCounter:
-    """Counts the DynamoDB calls the handlers make, and the capacity units DynamoDB reports for them."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.units = 0.0
-        events = dynamodb().meta.events
-        events.register("provide-client-params.dynamodb", self._ask_for_capacity)
-        events.register("before-call.dynamodb", self._count)
-        events.register("after-call.dynamodb", self._add_capacity)
-
-    def _ask_for_capacity(self, params: dict[str, Any], **_: Any) -> None:
-        params.setdefault("ReturnConsumedCapacity", "TOTAL")
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
-
-    def _add_capacity(self, parsed: dict[str, Any], **_: Any) -> None:
-        consumed = parsed.get("ConsumedCapacity") or []
-        for entry in consumed if isinstance(consumed, list) else [consumed]:
-            self.units += float(entry.get("CapacityUnits", 0))
-
-    def measure(self, action: Callable[[], dict[str, Any]]) -> tuple[int, str, float, int]:
-        self.calls.clear()
-        self.units = 0.0
-        response = action()
-        detail = "+".join(f"{n} {op}" for op, n in self.calls.items())
-        return sum(self.calls.values()), detail, self.units, response["statusCode"]
+@dataclass(frozen=True)
+class Member:
+    key: str
+    title: str
+    days_ago: tuple[int, ...]
+    fixed_date: bool
+    earn_wru_budget: int
 
 
-def _call(function: str, route: str, member_id: str, **kwargs: Any) -> dict[str, Any]:
-    """Invoke a function's handler with an HTTP API event for `route` ("GET /members/{memberId}/…")."""
-    method, path_template = route.split(" ", 1)
-    handler = load_handler(f"functions/{function}", "app.lambda_handler", root=ROOT)
-    path = path_template.replace("{memberId}", member_id)
-    event = http_event(method, path, route_key=route, path_parameters={"memberId": member_id}, **kwargs)
-    return handler(event, LambdaContext(function))
+MEMBERS = (
+    Member(
+        "a",
+        "20 purchases, one every 30 days over 20 months; rolling 24 months",
+        tuple(range(600, 0, -30)),
+        False,
+        8,
+    ),
+    Member(
+        "b",
+        "a daily shopper: a purchase a day for 730 days; rolling 24 months",
+        tuple(range(729, 0, -1)),
+        False,
+        10,
+    ),
+    Member(
+        "c",
+        "a daily shopper: a purchase a day for 730 days; fixedDate, 31 December of the year after",
+        tuple(range(729, 0, -1)),
+        True,
+        16,
+    ),
+)
+# The measured earn is the 730th purchase of b and c: today's.
+REDEEM_POINTS = 100
+
+
+@dataclass
+class Row:
+    operation: str
+    status: int
+    calls: int
+    detail: str
+    rru: float
+    wru: int
+    gsi_wru: int
+    local_units: float
+    largest_written: int
+    wallet_size: int | None
+    failed_calls: int
+    notes: list[str]
+
+
+# ---- the parent: three members side by side, then the table
+
+
+def fixed_date_rules(folder: Path) -> Path:
+    """The default rules with points valid until 31 December of the year after earning."""
+    document = json.loads(DEFAULT_RULES.read_text(encoding="utf-8"))
+    document["version"] = "bench-fixed-date"
+    document["expiry"] = {"policy": "fixedDate", "month": 12, "day": 31, "yearsAfter": 1}
+    path = folder / "fixed-date-rules.json"
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
 
 
 def report(endpoint: str) -> None:
-    counter = CallCounter()
-    member = f"bench-{uuid.uuid4().hex[:8]}"
-    as_member = Identity.member(member)
-    json_headers = {"content-type": "application/json"}
-    purchase = {
-        "transactionId": "bench-tx-0",
-        "amount": "25.00",
-        "currency": "EUR",
-        "occurredAt": datetime.now(UTC).isoformat(),
-        "channel": "store",
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        rules_file = fixed_date_rules(Path(folder))
+        children = {}
+        for member in MEMBERS:
+            environment = {
+                **os.environ,
+                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                "RULES_SOURCE": f"file:{rules_file}" if member.fixed_date else "default",
+            }
+            children[member.key] = subprocess.Popen(
+                [sys.executable, "-m", "bench.calls", member.key],
+                cwd=ROOT,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        outputs = {key: child.communicate() for key, child in children.items()}
+    elapsed = time.perf_counter() - started
+
+    print("\nDynamoDB cost per operation, by AWS's billing rules (engine: DynamoDB Local)")
+    print("  RRU / WRU: read / write request units as AWS bills them (bench/billing.py): item sizes by")
+    print("  AWS's rules, 4 KB per read unit (half when eventually consistent), 1 KB per write unit,")
+    print("  twice in a transaction; WRU includes the global secondary index writes (column GSI).")
+    print("  Local: what DynamoDB Local itself reports (ReturnConsumedCapacity TOTAL, reads and writes")
+    print("  summed), for comparison only. largest: the largest item an operation wrote.")
+    for member in MEMBERS:
+        stdout, stderr = outputs[member.key]
+        result = _result(stdout)
+        if result is None:
+            print(f"\nmember {member.key}: {member.title}")
+            print(f"  FAILED (exit {children[member.key].returncode}); last lines of its error output:")
+            for line in (stderr or stdout).strip().splitlines()[-12:]:
+                print(f"    {line}")
+            continue
+        _print_member(member, result)
+    print(f"\n(three members seeded and measured side by side in {elapsed:.0f} s)")
+
+
+def _result(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            result: dict[str, Any] = json.loads(line.removeprefix(RESULT_MARK))
+            return result
+    return None
+
+
+def _verdicts(member: Member, row: Row) -> list[str]:
+    """Each budget the row breaks, as "what measured > budget"; empty when within budget."""
+    limits: dict[str, dict[str, float]] = {
+        "earn": {"calls": 2, "WRU": member.earn_wru_budget},
+        "earn (replay)": {"calls": 1},
+        "redeem": {"calls": 2, "RRU": 4, "WRU": 14},
+        "redeem (replay)": {"calls": 1},
+        "balance": {"calls": 1, "RRU": 2},
     }
+    measured = {"calls": row.calls, "RRU": row.rru, "WRU": row.wru}
+    return [
+        f"{name} {measured[name]:g} > {limit:g}"
+        for name, limit in limits.get(row.operation, {}).items()
+        if measured[name] > limit
+    ]
 
-    def enrol() -> dict[str, Any]:
-        body = {"email": "b@example.com"}
-        return _call(
-            "members", "PUT /members/{memberId}", member, headers=json_headers, body=body, identity=PARTNER
+
+def _print_member(member: Member, result: dict[str, Any]) -> None:
+    seed = result["seed"]
+    wallet = result["wallet_size"]
+    if wallet is None:
+        wallet_verdict = "unknown: no measured operation wrote it"
+    else:
+        wallet_verdict = "ok" if wallet < KB else "OVER"
+    print(f"\nmember {member.key}: {member.title}")
+    refused = f", {seed['refused']} refused as already expired" if seed["refused"] else ""
+    print(
+        f"  seeded {seed['credited']} purchases through the earn handler in {seed['seconds']:.0f} s{refused};"
+        f" {result['live_lots']} live lots after the measured operations"
+    )
+    size = "-" if wallet is None else f"{wallet:,} bytes"
+    print(
+        f"  wallet item (sk WALLET) after the measured operations: {size}  (budget < 1 KB: {wallet_verdict})"
+    )
+    print(
+        f"  {'operation':<16}{'calls':>5}{'RRU':>7}{'WRU':>6}{'GSI':>5}{'Local':>8}{'status':>7}"
+        f"{'largest':>10}  {'calls made':<36}budget"
+    )
+    for data in result["rows"]:
+        row = Row(**data)
+        broken = _verdicts(member, row)
+        verdict = (
+            ("OVER: " + ", ".join(broken)) if broken else ("ok" if row.operation != "lots" else "(none)")
         )
+        print(
+            f"  {row.operation:<16}{row.calls:>5}{row.rru:>7.1f}{row.wru:>6}{row.gsi_wru:>5}"
+            f"{row.local_units:>8.1f}{row.status:>7}{_bytes(row.largest_written or None):>10}"
+            f"  {row.detail:<36}{verdict}"
+        )
+        for note in row.notes:
+            print(f"      note: {note}")
 
-    def earn(body: dict[str, Any] = purchase) -> dict[str, Any]:
+
+def _bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    return f"{size} B" if size < KB else f"{size / KB:.1f} KB"
+
+
+# ---- a child: one member, seeded and measured in this process
+
+
+def _measure_member(member: Member) -> dict[str, Any]:
+    recorder = Recorder(dynamodb(), os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+    member_id = f"bench-{member.key}-{uuid.uuid4().hex[:8]}"
+    partner = Identity.partner("bench-pos")
+    as_member = Identity.member(member_id)
+    json_headers = {"content-type": "application/json"}
+
+    def call(function: str, route: str, **kwargs: Any) -> dict[str, Any]:
+        method, path_template = route.split(" ", 1)
+        handler = load_handler(f"functions/{function}", "app.lambda_handler", root=ROOT)
+        path = path_template.replace("{memberId}", member_id)
+        event = http_event(method, path, route_key=route, path_parameters={"memberId": member_id}, **kwargs)
+        response: dict[str, Any] = handler(event, LambdaContext(function))
+        return response
+
+    def earn(transaction_id: str, occurred_at: datetime, amount: str) -> dict[str, Any]:
+        body = {
+            "transactionId": transaction_id,
+            "amount": amount,
+            "currency": "EUR",
+            "occurredAt": occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "channel": "store",
+        }
         route = "POST /members/{memberId}/earn"
-        return _call("earn", route, member, headers=json_headers, body=body, identity=PARTNER)
+        return call("earn", route, headers=json_headers, body=body, identity=partner)
+
+    enrolled = call(
+        "members",
+        "PUT /members/{memberId}",
+        headers=json_headers,
+        body={"email": f"{member_id}@example.com"},
+        identity=partner,
+    )
+    if enrolled["statusCode"] not in (200, 201):
+        raise RuntimeError(f"enrolment answered {enrolled['statusCode']}: {enrolled.get('body')}")
+
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    credited = refused = 0
+    for days in member.days_ago:
+        amount = f"{10 + (days * 7) % 50}.90"  # 10.90 .. 59.90 EUR: 10 to 59 points
+        response = earn(f"{member_id}-seed-{days}", now - timedelta(days=days), amount)
+        if response["statusCode"] == 201:
+            credited += 1
+        elif response["statusCode"] == 422 and "expired" in response.get("body", ""):
+            refused += 1  # older than the policy allows: the API refuses it, as it should
+        else:
+            raise RuntimeError(f"seeding earn answered {response['statusCode']}: {response.get('body')}")
+    seed = {"credited": credited, "refused": refused, "seconds": time.perf_counter() - started}
+
+    todays = (f"{member_id}-today", now - timedelta(minutes=1), "42.90")
+    redemption_headers = {**json_headers, "idempotency-key": f"{member_id}-redeem"}
 
     def redeem() -> dict[str, Any]:
-        headers = {**json_headers, "idempotency-key": "bench-key"}
         route = "POST /members/{memberId}/redemptions"
-        return _call("redeem", route, member, headers=headers, body={"points": 30}, identity=as_member)
+        body = {"points": REDEEM_POINTS}
+        return call("redeem", route, headers=redemption_headers, body=body, identity=as_member)
 
-    def balance() -> dict[str, Any]:
-        return _call("balance", "GET /members/{memberId}/balance", member, identity=as_member)
+    operations: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("earn", lambda: earn(*todays)),
+        ("earn (replay)", lambda: earn(*todays)),
+        ("redeem", redeem),
+        ("redeem (replay)", redeem),
+        ("balance", lambda: call("balance", "GET /members/{memberId}/balance", identity=as_member)),
+        ("lots", lambda: call("balance", "GET /members/{memberId}/lots", identity=as_member)),
+    ]
+    rows = []
+    wallet_size = None
+    live_lots = None
+    for name, action in operations:
+        response, measured = recorder.measure(action)
+        rows.append(_row(name, response, measured))
+        wallet_size = measured.wallet_size if measured.wallet_size is not None else wallet_size
+        if name == "lots" and response["statusCode"] == 200:
+            live_lots = len(json.loads(response["body"])["lots"])
+    return {
+        "member": member_id,
+        "seed": seed,
+        "rows": [asdict(row) for row in rows],
+        "wallet_size": wallet_size,
+        "live_lots": live_lots,
+    }
 
-    def lots() -> dict[str, Any]:
-        return _call("balance", "GET /members/{memberId}/lots", member, identity=as_member)
 
-    rows = [("enrol", *counter.measure(enrol))]
-    # A daily shopper: 400 purchases on 400 days, then the measured ones.
-    start = datetime.now(UTC) - timedelta(days=400)
-    for day in range(400):
-        earn(
-            {
-                **purchase,
-                "transactionId": f"bench-seed-{day}",
-                "occurredAt": (start + timedelta(days=day)).isoformat(),
-            }
-        )
-    rows.append(("earn", *counter.measure(earn)))
-    rows.append(("earn (replay)", *counter.measure(earn)))
-    rows.append(("redeem", *counter.measure(redeem)))
-    rows.append(("redeem (replay)", *counter.measure(redeem)))
-    rows.append(("balance", *counter.measure(balance)))
-    rows.append(("lots", *counter.measure(lots)))
-
-    print("\nDynamoDB calls per operation (member holding ~400 lots on ~14 pages, DynamoDB Local)")
-    print(
-        "(capacity units as DynamoDB reports them: reads for reads, writes for writes, 2x in a transaction)"
+def _row(name: str, response: dict[str, Any], measured: Any) -> Row:
+    return Row(
+        operation=name,
+        status=response["statusCode"],
+        calls=measured.call_count,
+        detail=measured.detail,
+        rru=measured.rru,
+        wru=measured.wru + measured.gsi_wru,
+        gsi_wru=measured.gsi_wru,
+        local_units=measured.local_units,
+        largest_written=measured.largest_written,
+        wallet_size=measured.wallet_size,
+        failed_calls=measured.failed_calls,
+        notes=measured.notes,
     )
-    print(f"{'operation':<18}{'calls':>6}{'budget':>8}{'units':>7}  {'status':>6}  calls made")
-    for name, count, detail, units, status in rows:
-        verdict = "ok" if count <= BUDGET[name] else "OVER"
-        print(f"{name:<18}{count:>6}{BUDGET[name]:>8}{units:>7.1f}  {status:>6}  {detail}  {verdict}")
+
+
+def main(argv: list[str]) -> None:
+    (key,) = argv
+    member = next(member for member in MEMBERS if member.key == key)
+    result = _measure_member(member)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
