@@ -1,4 +1,5 @@
-"""`python -m bench`: DynamoDB calls per operation, then cold start against a bare boto3 function."""
+"""`python -m bench`: DynamoDB calls and request units per operation (by AWS's billing rules), then
+cold starts against a bare boto3 function."""
 
 from __future__ import annotations
 
