@@ -1,0 +1,89 @@
+"""The table's key layout: ranges read exactly the item types they are meant to read."""
+
+from __future__ import annotations
+
+from loyalty.store import keys
+
+MEMBER_ITEMS = {
+    "request record": keys.request_sk("redeem", "k-1"),
+    "ledger entry": keys.ledger_sk(1),
+    "last ledger entry": keys.ledger_sk(999_999_999_999),
+    "profile": keys.profile_sk(),
+    "wallet": keys.wallet_sk(),
+    "last request": keys.last_request_sk(),
+    "first lot page": keys.lot_page_sk("2026-01/2024-01"),
+    "never page": keys.lot_page_sk("NEVER/2026-11"),
+    "activity page": keys.lot_page_sk("ACTIVITY/2026-11"),
+}
+
+
+def inside(key_range: keys.KeyRange, sort_key: str) -> bool:
+    return key_range.first <= sort_key <= key_range.last
+
+
+def items_in(key_range: keys.KeyRange) -> set[str]:
+    return {name for name, sort_key in MEMBER_ITEMS.items() if inside(key_range, sort_key)}
+
+
+def test_a_members_items_sort_requests_ledger_profile_wallet_last_request_then_pages() -> None:
+    # Given every item type of a member's partition
+    # When they are sorted by sort key
+    order = sorted(MEMBER_ITEMS, key=MEMBER_ITEMS.__getitem__)
+
+    # Then the order is the one docs/design.md describes (pages: dated, ACTIVITY, NEVER)
+    assert order == [
+        "request record",
+        "ledger entry",
+        "last ledger entry",
+        "profile",
+        "wallet",
+        "last request",
+        "first lot page",
+        "activity page",
+        "never page",
+    ]
+
+
+def test_the_wallet_range_reads_the_wallet_the_last_request_and_every_page_only() -> None:
+    assert items_in(keys.WALLET_RANGE) == {
+        "wallet",
+        "last request",
+        "first lot page",
+        "never page",
+        "activity page",
+    }
+
+
+def test_the_profile_range_adds_the_profile_and_nothing_else() -> None:
+    assert items_in(keys.PROFILE_RANGE) == items_in(keys.WALLET_RANGE) | {"profile"}
+
+
+def test_the_ledger_range_reads_ledger_entries_and_the_profile_but_no_request_record() -> None:
+    assert items_in(keys.LEDGER_AND_PROFILE_RANGE) == {"ledger entry", "last ledger entry", "profile"}
+    assert items_in(keys.LEDGER_RANGE) == {"ledger entry", "last ledger entry"}
+
+
+def test_request_records_fall_in_no_range_that_is_read() -> None:
+    record = MEMBER_ITEMS["request record"]
+    for key_range in (keys.WALLET_RANGE, keys.PROFILE_RANGE, keys.LEDGER_AND_PROFILE_RANGE):
+        assert not inside(key_range, record)
+
+
+def test_ledger_entries_sort_by_sequence() -> None:
+    assert keys.ledger_sk(9) < keys.ledger_sk(10) < keys.ledger_sk(123_456)
+
+
+def test_the_due_bound_includes_a_member_whose_next_expiry_is_exactly_the_as_of_instant() -> None:
+    # Given a member whose next expiry is exactly the run's as-of instant
+    as_of = "2026-12-31T23:00:00.000Z"
+    row = keys.next_expiry_sk(as_of, "m-1")
+
+    # Then the due query (gsi1sk < bound) includes it, and excludes the next millisecond
+    assert row < keys.due_upper_bound(as_of)
+    assert keys.next_expiry_sk("2026-12-31T23:00:00.001Z", "m-1") > keys.due_upper_bound(as_of)
+
+
+def test_members_spread_over_every_expiry_shard() -> None:
+    shards = {keys.expiry_shard(f"m-{n}", 64) for n in range(5_000)}
+    assert len(shards) == 64
+    assert keys.expiry_shard("m-1", 64) == keys.expiry_shard("m-1", 64)

@@ -1,0 +1,248 @@
+"""Movements as pure steps: what a credit and a debit change, with time passed in."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from loyalty.domain.earning import Purchase, quote_points
+from loyalty.domain.errors import InsufficientPoints, InvalidRequest
+from loyalty.domain.ledger import Actor, EntryType
+from loyalty.domain.lots import Lot
+from loyalty.domain.movements import (
+    Drop,
+    NewLot,
+    Spend,
+    TopUp,
+    credit_purchase,
+    debit_points,
+)
+from loyalty.domain.rules import ProgramRules, default_rules, default_rules_text, parse_rules
+from loyalty.domain.wallet import LotPage, NeedMorePages, Snapshot, WalletState, page_key_of_lot
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+PARTNER = Actor("partner", "pos-1")
+RULES = default_rules()
+
+
+def rules_with(**expiry: Any) -> ProgramRules:
+    document = json.loads(default_rules_text())
+    document["expiry"] = expiry
+    return parse_rules(document)
+
+
+def wallet(**fields: Any) -> WalletState:
+    base: dict[str, Any] = {
+        "member_id": "m-1",
+        "available": 0,
+        "version": 0,
+        "enrolled_at": NOW - timedelta(days=400),
+        "last_activity_at": NOW - timedelta(days=400),
+    }
+    return WalletState(**{**base, **fields})
+
+
+def purchase(amount: str = "100", at: datetime = NOW) -> Purchase:
+    return Purchase(amount=Decimal(amount), currency="EUR", occurred_at=at, channel="store")
+
+
+def credit(state: WalletState, bought: Purchase, rules: ProgramRules = RULES, **options: Any) -> Any:
+    return credit_purchase(
+        state,
+        bought,
+        quote_points(rules, bought),
+        transaction_id="t-1",
+        rules=rules,
+        actor=PARTNER,
+        now=NOW,
+        entry_id="led_1",
+        **options,
+    )
+
+
+def lot(lot_id: str, remaining: int, expires_at: datetime | None) -> Lot:
+    return Lot(lot_id, remaining, remaining, NOW - timedelta(days=300), expires_at, "earn", "v1")
+
+
+def snapshot(*lots: Lot, complete: bool = True, **wallet_fields: Any) -> Snapshot:
+    pages: dict[str, dict[str, Lot]] = {}
+    for item in lots:
+        pages.setdefault(page_key_of_lot(item.lot_id), {})[item.lot_id] = item
+    directory = {key: sum(x.remaining for x in page.values()) for key, page in pages.items()}
+    state = wallet(available=sum(x.remaining for x in lots), pages=directory, **wallet_fields)
+    ordered = tuple(LotPage(key, pages[key]) for key in sorted(pages))
+    return Snapshot(wallet=state, pages=ordered, complete=complete)
+
+
+def debit(state: Snapshot, points: int, rules: ProgramRules = RULES) -> Any:
+    return debit_points(
+        state,
+        points,
+        entry_type=EntryType.REDEEM,
+        reason="redemption",
+        rules=rules,
+        actor=Actor("member", "m-1"),
+        now=NOW,
+        entry_id="led_2",
+    )
+
+
+# ---- credit
+
+
+def test_a_first_purchase_opens_the_page_of_its_expiry_and_issue_months() -> None:
+    # Given a member with no lot, When a 100 EUR purchase is credited today
+    result = credit(wallet(), purchase())
+
+    # Then its day's lot opens a new page (24 months later, issued this month)
+    (page,) = result.change.pages
+    assert page.key == "2028-11/2026-11"
+    assert not page.exists
+    assert page.writes == (NewLot(result.lot),)
+    assert result.lot.lot_id == "20281124-20261124-e"
+    assert result.change.after.pages == {"2028-11/2026-11": 100}
+    assert result.change.after.available == 100
+    assert result.change.after.version == 1
+    assert result.change.after.next_expiry_at == result.lot.expires_at
+
+
+def test_a_second_purchase_the_same_day_tops_up_the_days_lot_without_reading_its_page() -> None:
+    # Given a wallet whose last credit went to today's lot
+    first = credit(wallet(), purchase()).change.after
+
+    # When another purchase is credited the same day
+    second = credit(first, purchase("30"))
+
+    # Then the same lot grows: one lot per day, whatever the number of purchases
+    (page,) = second.change.pages
+    assert page.exists
+    assert page.writes == (TopUp("20281124-20261124-e", 30),)
+    assert second.change.after.pages == {"2028-11/2026-11": 130}
+    assert second.change.entry.balance_after == 130
+
+
+def test_a_purchase_into_an_existing_page_on_a_new_day_adds_a_new_lot() -> None:
+    yesterday = credit(wallet(), purchase(at=NOW - timedelta(days=1))).change.after
+    result = credit(yesterday, purchase())
+    (page,) = result.change.pages
+    assert page.exists
+    assert page.writes == (NewLot(result.lot),)
+
+
+def test_a_page_read_after_a_failed_guess_decides_between_top_up_and_new_lot() -> None:
+    # Given the wallet does not know today's lot, but the page read shows it
+    state = wallet(pages={"2028-11/2026-11": 50}, available=50)
+    existing = lot("20281124-20261124-e", 50, NOW + timedelta(days=730))
+    page = LotPage("2028-11/2026-11", {existing.lot_id: existing})
+
+    # When the purchase is credited again with that page
+    result = credit(state, purchase("10"), page=page)
+
+    # Then it tops the lot up
+    assert result.change.pages[0].writes == (TopUp(existing.lot_id, 10),)
+
+
+def test_a_purchase_at_half_past_eleven_in_paris_counts_for_that_local_day() -> None:
+    late = datetime(2026, 10, 31, 22, 30, tzinfo=UTC)  # 23:30 in Paris, 31 October
+    result = credit(wallet(), purchase(at=late))
+    assert result.lot.lot_id == "20281031-20261031-e"
+    assert result.change.pages[0].key == "2028-10/2026-10"
+    assert result.change.entry.lots[0].issue_month == "2026-10"
+    assert result.change.entry.lots[0].expiry_month == "2028-10"
+
+
+def test_a_fixed_date_policy_keeps_one_page_per_month_of_issue() -> None:
+    rules = rules_with(policy="fixedDate", month=12, day=31, yearsAfter=1)
+    result = credit(wallet(), purchase(), rules)
+    assert result.change.pages[0].key == "2027-12/2026-11"
+    assert result.lot.lot_id == "20271231-20261124-e"
+
+
+def test_a_purchase_that_earns_nothing_writes_no_lot_but_records_the_entry() -> None:
+    result = credit(wallet(), purchase("0.50"))
+    assert result.lot is None
+    assert result.change.pages == ()
+    assert result.change.entry.points == 0
+
+
+def test_a_purchase_from_the_future_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="future"):
+        credit(wallet(), purchase(at=NOW + timedelta(minutes=6)))
+
+
+def test_points_past_their_expiry_but_not_yet_run_are_not_in_the_balance_the_entry_records() -> None:
+    state = wallet(available=40, pages={"2026-11/2024-11": 40})
+    result = credit(state, purchase("10"), due=40)
+    assert result.change.entry.balance_after == 10
+    assert result.change.after.available == 50
+
+
+def test_under_the_inactivity_policy_a_purchase_moves_the_wallets_activity_expiry() -> None:
+    rules = rules_with(policy="inactivity", months=12)
+    result = credit(wallet(), purchase(), rules)
+    assert result.lot.lot_id == "activity-20261124-e"
+    assert result.change.pages[0].key == "ACTIVITY/2026-11"
+    assert result.change.after.activity_expires_at == result.lot.expires_at
+    assert result.change.after.next_expiry_at == result.lot.expires_at
+
+
+# ---- debit
+
+
+def test_a_debit_takes_the_soonest_expiring_lots_first_across_pages() -> None:
+    soon = lot("20261201-20241201-e", 30, datetime(2026, 12, 1, 23, tzinfo=UTC))
+    later = lot("20270115-20250115-e", 50, datetime(2027, 1, 15, 23, tzinfo=UTC))
+    result = debit(snapshot(later, soon), 40)
+
+    assert [(take.lot_id, take.points) for take in result.takes] == [(soon.lot_id, 30), (later.lot_id, 10)]
+    changes = {change.key: change for change in result.change.pages}
+    assert changes["2026-12/2024-12"].writes == (Drop(soon.lot_id),)
+    assert changes["2026-12/2024-12"].emptied
+    assert changes["2027-01/2025-01"].writes == (Spend(Lot(**{**later.__dict__, "remaining": 40})),)
+    assert result.change.after.pages == {"2027-01/2025-01": 40}
+    assert result.change.after.next_expiry_at == later.expires_at
+    assert result.change.entry.points == -40
+    assert result.change.entry.lots[0].issue_month == "2024-12"
+
+
+def test_a_debit_larger_than_the_live_balance_is_refused() -> None:
+    with pytest.raises(InsufficientPoints):
+        debit(snapshot(lot("20261201-20241201-e", 30, NOW + timedelta(days=7))), 31)
+
+
+def test_points_past_their_expiry_cannot_be_spent() -> None:
+    expired = lot("20261120-20241120-e", 100, NOW - timedelta(days=3))
+    live = lot("20270120-20250120-e", 10, NOW + timedelta(days=60))
+    state = snapshot(expired, live, next_expiry_at=expired.expires_at)
+    with pytest.raises(InsufficientPoints):
+        debit(state, 11)
+    assert debit(state, 10).change.entry.balance_after == 0
+
+
+def test_a_debit_that_needs_pages_the_read_has_not_reached_asks_for_more() -> None:
+    # Given a read cut after two months' pages (the second month may go on)
+    first = lot("20261201-20241201-e", 30, datetime(2026, 12, 1, 23, tzinfo=UTC))
+    second = lot("20270115-20250115-e", 50, datetime(2027, 1, 15, 23, tzinfo=UTC))
+    partial = snapshot(first, second, complete=False)
+    partial = Snapshot(
+        wallet=WalletState(**{**partial.wallet.__dict__, "available": 200}),
+        pages=partial.pages,
+        complete=False,
+    )
+
+    # Then 30 points come from the whole first month, but 40 would need the open one
+    assert debit(partial, 20).takes[0].lot_id == first.lot_id
+    with pytest.raises(NeedMorePages):
+        debit(partial, 40)
+
+
+def test_emptying_the_lot_the_last_credit_went_to_forgets_it() -> None:
+    today = lot("20281124-20261124-e", 10, NOW + timedelta(days=730))
+    result = debit(snapshot(today, last_lot_id=today.lot_id), 10)
+    assert result.change.after.last_lot_id is None
+    assert result.change.after.next_expiry_at is None
+    assert result.change.after.pages == {}
