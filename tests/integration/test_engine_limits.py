@@ -1,0 +1,154 @@
+"""The engine's worst cases on DynamoDB Local: no cliff for a business card, and no writer
+erases what it does not own.
+
+A business card makes many purchases a day with long references for two years. Lots are
+merged per (expiry date, day of issue, kind), so what it holds grows with days, not with
+purchases: set LOYALTY_CARD_PURCHASES_PER_DAY=30 (`make test-scale`) for the full 30 a day
+(~22,000 purchases, ~6 minutes per policy); the default suite runs 2 a day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from bench.billing import item_size
+from loyalty.domain.earning import Purchase
+from loyalty.domain.ledger import Actor
+from loyalty.domain.rules import ProgramRules, parse_rules
+from loyalty.domain.rules_source import default_rules_text
+from loyalty.store import members, points
+from loyalty.store.wallet import read_wallet
+from tests.integration.conftest import Api, lots_of
+
+PARTNER = Actor("partner", "pos-business")
+PER_DAY = int(os.environ.get("LOYALTY_CARD_PURCHASES_PER_DAY", "2"))
+START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
+DAYS = 729  # every day of 2025 and 2026 but the last: all points still live at the end
+REFERENCE = "R" * 118  # + 10 digits: 128-character purchase references
+
+
+def rules_with(expiry: dict[str, Any]) -> ProgramRules:
+    document = json.loads(default_rules_text())
+    return parse_rules({**document, "version": f"card-{expiry['policy']}", "expiry": expiry})
+
+
+def stored_sizes(member_id: str) -> dict[str, int]:
+    """Each item's size by DynamoDB's rules (bench/billing.py), by sort key."""
+    client = boto3.client("dynamodb")
+    items = client.query(
+        TableName=os.environ["TABLE_NAME"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"MEMBER#{member_id}"}},
+    )["Items"]
+    return {item["sk"]["S"]: item_size(item) for item in items}
+
+
+def business_card(table: Any, member_id: str, rules: ProgramRules) -> int:
+    """Two years of PER_DAY purchases a day, each on its own day's clock; returns points earned."""
+    members.enrol_or_update(
+        member_id,
+        {"email": "card@example.com", "name": None, "locale": "en", "emailOptIn": False},
+        actor=PARTNER,
+        now=START - timedelta(days=1),
+    )
+    earned = 0
+    for day in range(DAYS):
+        for number in range(PER_DAY):
+            at = START + timedelta(days=day, minutes=7 * number)
+            purchase = Purchase(Decimal("17.80"), "EUR", at, "store")
+            reference = f"{member_id}-{REFERENCE}"[:118] + f"{day * 100 + number:010d}"
+            result = points.earn(member_id, reference, purchase, actor=PARTNER, rules=rules, now=at)
+            earned += result.points
+    return earned
+
+
+def stored(table: Any, member_id: str) -> list[dict[str, Any]]:
+    return list(
+        table.query(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"}
+        )["Items"]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "expiry",
+    [
+        {"policy": "rolling", "months": 24, "endOfMonth": False},
+        {"policy": "fixedDate", "month": 12, "day": 31, "yearsAfter": 1},
+    ],
+    ids=["rolling-24-months", "fixed-date-31-december"],
+)
+def test_a_business_card_keeps_earning_and_redeems_everything_in_one_request(
+    table: Any, member_id: str, expiry: dict[str, Any]
+) -> None:
+    # Given a business card that bought PER_DAY times a day for two years, 128-character references
+    rules = rules_with(expiry)
+    earned = business_card(table, member_id, rules)
+    now = START + timedelta(days=DAYS, hours=1)
+
+    # Then it holds one lot per day of issue, in small pages, and a wallet under 1 KB
+    snapshot = read_wallet(member_id)
+    assert snapshot is not None
+    assert snapshot.wallet.available == earned
+    assert len(snapshot.lots()) == DAYS
+    sizes = stored_sizes(member_id)
+    pages = [size for sort_key, size in sizes.items() if sort_key.startswith("WALLET#LOTS#")]
+    assert len(pages) <= 25
+    assert max(pages) < 4_096
+    assert sizes["WALLET"] < 1_024
+
+    # When it redeems 100 points, then everything that is left, one request each
+    member = Actor("member", member_id)
+    first = points.redeem(member_id, 100, idempotency_key="k-100", actor=member, rules=rules, now=now)
+    everything = earned - 100
+    last = points.redeem(member_id, everything, idempotency_key="k-all", actor=member, rules=rules, now=now)
+
+    # Then both are taken soonest-expiring first, nothing is left, and no page remains
+    assert first.balance == everything
+    assert last.balance == 0
+    assert sum(take.points for take in last.lots) == everything
+    expiries = [take.expires_at for take in (*first.lots, *last.lots)]
+    assert expiries == sorted(expiries)
+    assert not [item for item in stored(table, member_id) if item["sk"].startswith("WALLET#LOTS#")]
+
+    # And it keeps earning
+    purchase = Purchase(Decimal("10"), "EUR", now, "store")
+    again = points.earn(member_id, f"{member_id}-after", purchase, actor=PARTNER, rules=rules, now=now)
+    assert again.balance == 10
+
+
+def test_no_writer_erases_an_attribute_it_does_not_own(api: Api, table: Any, enrolled: str) -> None:
+    # Given a member with points on two days, and a foreign attribute on every item it has
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    today = datetime.now(UTC).isoformat()
+    first = api.earn(enrolled, transactionId=f"{enrolled}-a", amount="50", occurredAt=yesterday)
+    assert first.status == 201
+    assert api.earn(enrolled, transactionId=f"{enrolled}-b", amount="40", occurredAt=today).status == 201
+    assert api.redeem(enrolled, 5).status == 201
+    for item in stored(table, enrolled):
+        table.update_item(
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET ownedByAnother = :v",
+            ExpressionAttributeValues={":v": "keep me"},
+        )
+
+    # When the member earns (a new lot, and a top-up of today's), redeems and updates its profile
+    assert api.earn(enrolled, transactionId=f"{enrolled}-c", amount="30", occurredAt=today).status == 201
+    assert api.earn(enrolled, transactionId=f"{enrolled}-d", amount="20", occurredAt=yesterday).status == 201
+    assert api.redeem(enrolled, 10).status == 201
+    assert api.enrol(enrolled, name="Renamed").status == 200
+
+    # Then every item that still exists still has it
+    before = {(item["pk"], item["sk"]) for item in stored(table, enrolled)}
+    kept = [item for item in stored(table, enrolled) if (item["pk"], item["sk"]) in before]
+    touched = {"WALLET", "PROFILE"} | {item["sk"] for item in kept if item["sk"].startswith("WALLET#LOTS#")}
+    assert touched <= {item["sk"] for item in kept if item.get("ownedByAnother") == "keep me"}
+    assert len(lots_of(api, enrolled)) == 2
