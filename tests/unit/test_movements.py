@@ -105,6 +105,7 @@ def test_a_first_purchase_opens_the_page_of_its_expiry_and_issue_months() -> Non
     assert page.writes == (NewLot(result.lot),)
     assert result.lot.lot_id == "20281124-20261124-e"
     assert result.change.after.pages == {"2028-11/2026-11": 100}
+    assert result.change.after.first_days == {"2028-11/2026-11": 24}
     assert result.change.after.available == 100
     assert result.change.after.version == 1
     assert result.change.after.next_expiry_at == result.lot.expires_at
@@ -204,6 +205,7 @@ def test_a_debit_takes_the_soonest_expiring_lots_first_across_pages() -> None:
     assert changes["2026-12/2024-12"].emptied
     assert changes["2027-01/2025-01"].writes == (Spend(Lot(**{**later.__dict__, "remaining": 40})),)
     assert result.change.after.pages == {"2027-01/2025-01": 40}
+    assert result.change.after.first_days == {"2027-01/2025-01": 15}
     assert result.change.after.next_expiry_at == later.expires_at
     assert result.change.entry.points == -40
     assert result.change.entry.lots[0].issue_month == "2024-12"
@@ -223,21 +225,41 @@ def test_points_past_their_expiry_cannot_be_spent() -> None:
     assert debit(state, 10).change.entry.balance_after == 0
 
 
+def cut_read(*lots: Lot, unread: dict[str, int], first_days: dict[str, int]) -> Snapshot:
+    """A read that stopped after `lots`' pages; the wallet also lists `unread` pages."""
+    read = snapshot(*lots)
+    state = WalletState(
+        **{
+            **read.wallet.__dict__,
+            "available": read.wallet.available + sum(unread.values()),
+            "pages": {**read.wallet.pages, **unread},
+            "first_days": first_days,
+        }
+    )
+    return Snapshot(wallet=state, pages=read.pages, complete=False)
+
+
 def test_a_debit_that_needs_pages_the_read_has_not_reached_asks_for_more() -> None:
-    # Given a read cut after two months' pages (the second month may go on)
+    # Given a read cut inside January 2027, whose unread page (issued later) expires from the 10th
     first = lot("20261201-20241201-e", 30, datetime(2026, 12, 1, 23, tzinfo=UTC))
     second = lot("20270115-20250115-e", 50, datetime(2027, 1, 15, 23, tzinfo=UTC))
-    partial = snapshot(first, second, complete=False)
-    partial = Snapshot(
-        wallet=WalletState(**{**partial.wallet.__dict__, "available": 200}),
-        pages=partial.pages,
-        complete=False,
-    )
+    partial = cut_read(first, second, unread={"2027-01/2025-02": 70}, first_days={"2027-01/2025-02": 10})
 
-    # Then 30 points come from the whole first month, but 40 would need the open one
-    assert debit(partial, 20).takes[0].lot_id == first.lot_id
+    # Then 20 points come from December, but 40 would need to know what expires on 10 January
+    assert [take.lot_id for take in debit(partial, 20).takes] == [first.lot_id]
     with pytest.raises(NeedMorePages):
         debit(partial, 40)
+
+
+def test_a_read_cut_inside_a_month_still_spends_the_lots_no_unread_page_precedes() -> None:
+    # Given the unread page of January 2027 expires from the 20th only
+    first = lot("20261201-20241201-e", 30, datetime(2026, 12, 1, 23, tzinfo=UTC))
+    second = lot("20270115-20250115-e", 50, datetime(2027, 1, 15, 23, tzinfo=UTC))
+    partial = cut_read(first, second, unread={"2027-01/2025-02": 70}, first_days={"2027-01/2025-02": 20})
+
+    # Then the lot expiring on the 15th is known to come first, and is spent without reading on
+    takes = debit(partial, 40).takes
+    assert [(take.lot_id, take.points) for take in takes] == [(first.lot_id, 30), (second.lot_id, 10)]
 
 
 def test_emptying_the_lot_the_last_credit_went_to_forgets_it() -> None:

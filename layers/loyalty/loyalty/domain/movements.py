@@ -24,6 +24,7 @@ from loyalty.domain.wallet import (
     Snapshot,
     WalletState,
     due_points,
+    expiry_day_of_lot,
     expiry_month,
     issue_month_of_lot,
     lot_id_for,
@@ -164,9 +165,13 @@ def credit_purchase(
     )
     pages: tuple[PageChange, ...] = ()
     directory = dict(wallet.pages)
+    first_days = dict(wallet.first_days)
     if lot is not None:
         pages = (_add_to_page(wallet, key, lot, page),)
         directory[key] = directory.get(key, 0) + lot.original
+        day = expiry_day_of_lot(lot_id)
+        if day is not None:
+            first_days[key] = min(first_days.get(key, day), day)
     activity_expiry = expiry if follows_activity(rules) else wallet.activity_expires_at
     after = replace(
         wallet,
@@ -174,6 +179,7 @@ def credit_purchase(
         version=wallet.version + 1,
         last_activity_at=activity_at,
         pages=directory,
+        first_days=first_days,
         last_lot_id=lot_id if lot is not None else wallet.last_lot_id,
         activity_expires_at=activity_expiry,
         next_expiry_at=_next_expiry_after_credit(wallet, directory, expiry, bucket, activity_expiry),
@@ -263,34 +269,33 @@ def debit_points(
     live = wallet.available - due_points(snapshot, now)
     if points > live:
         raise InsufficientPoints(live, points)
-    whole = snapshot.whole_pages()
-    lots = [lot for page in whole for lot in page.lots.values()]
-    if sum(lot.remaining for lot in lots if is_live(lot, now)) < points:
+    known = snapshot.known_lots()
+    if sum(lot.remaining for lot in known if is_live(lot, now)) < points:
         raise NeedMorePages()
-    takes = allocate(lots, points, now)
-    changes, remaining_lots = _take_from_pages(whole, takes)
-    if not snapshot.complete and not any(lot.remaining for lot in remaining_lots):
+    takes = allocate(known, points, now)
+    changes, remaining_lots = _take_from_pages(snapshot.pages, takes)
+    known_ids = {lot.lot_id for lot in known}
+    upcoming = [lot for lot in remaining_lots if lot.lot_id in known_ids and lot.remaining]
+    if not snapshot.complete and not upcoming:
         raise NeedMorePages()
-    taken_by_page: dict[str, int] = {}
-    for take in takes:
-        key = page_key_of_lot(take.lot_id)
-        taken_by_page[key] = taken_by_page.get(key, 0) + take.points
     directory = dict(wallet.pages)
+    first_days = dict(wallet.first_days)
     for change in changes:
-        left = directory.get(change.key, 0) - taken_by_page[change.key]
-        if change.emptied or left <= 0:
+        left = [lot for lot in remaining_lots if page_key_of_lot(lot.lot_id) == change.key]
+        days = [day for lot in left if (day := expiry_day_of_lot(lot.lot_id)) is not None]
+        first_days.pop(change.key, None)
+        if change.emptied or not left:
             directory.pop(change.key, None)
-        else:
-            directory[change.key] = left
+            continue
+        directory[change.key] = sum(lot.remaining for lot in left)
+        if days:
+            first_days[change.key] = min(days)
     activity_at = max(wallet.last_activity_at, now)
     activity_expiry = wallet.activity_expires_at
     if follows_activity(rules):
         activity_expiry = expires_at(
             rules, earned_at=now, enrolled_at=wallet.enrolled_at, last_activity_at=activity_at
         )
-    whole_keys = {page.key for page in whole}
-    unread = [page for page in snapshot.pages if page.key not in whole_keys]
-    upcoming = [*remaining_lots, *(lot for page in unread for lot in page.lots.values())]
     upcoming = [
         replace(lot, expires_at=activity_expiry) if lot.lot_id.startswith("activity") else lot
         for lot in upcoming
@@ -312,6 +317,7 @@ def debit_points(
         version=wallet.version + 1,
         last_activity_at=activity_at,
         pages=directory,
+        first_days=first_days,
         activity_expires_at=activity_expiry,
         next_expiry_at=next_expiry(upcoming),
         last_lot_id=None if wallet.last_lot_id in _dropped(changes) else wallet.last_lot_id,

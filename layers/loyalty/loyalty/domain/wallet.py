@@ -54,6 +54,16 @@ def bucket_of_page(key: str) -> str:
     return key.split("/", 1)[0]
 
 
+def bucket_of_lot(lot_id: str) -> str:
+    return bucket_of_page(page_key_of_lot(lot_id))
+
+
+def expiry_day_of_lot(lot_id: str) -> int | None:
+    """The day of month of a dated lot's expiry date (its id starts with it); None if undated."""
+    head = lot_id.split("-", 1)[0]
+    return int(head[6:8]) if head.isdigit() else None
+
+
 def issue_month_of_lot(lot_id: str) -> str:
     earned = lot_id.split("-")[1]
     return f"{earned[:4]}-{earned[4:6]}"
@@ -79,7 +89,9 @@ class WalletState:
     """The wallet item: the member's balance and the directory of its lot pages.
 
     `available` counts every stored lot, including lots past their expiry that the daily run
-    has not expired yet; `pages` maps each page key to the points it holds; `last_lot_id` is
+    has not expired yet; `pages` maps each page key to the points it holds and `first_days` a
+    dated page to the day of month of its soonest expiry (so a read that stopped inside a month
+    still knows which lots come first); `last_lot_id` is
     the lot the last credit went to (a second purchase the same day tops it up without reading
     its page). `version` orders every movement of the member."""
 
@@ -89,6 +101,7 @@ class WalletState:
     enrolled_at: datetime
     last_activity_at: datetime
     pages: Mapping[str, int] = field(default_factory=dict)
+    first_days: Mapping[str, int] = field(default_factory=dict)
     next_expiry_at: datetime | None = None
     activity_expires_at: datetime | None = None
     last_lot_id: str | None = None
@@ -109,18 +122,32 @@ class LotPage:
 class Snapshot:
     """The wallet and its first pages in spend order, as one read returned them.
 
-    `complete` is True when every page was read. Otherwise the last page's bucket may go on in
-    pages not read, so only the buckets before it are known whole (`whole_pages`)."""
+    `complete` is True when every page was read. Otherwise the last page's month may go on in
+    pages not read (other months of issue); the wallet's `first_days` says how soon those
+    expire, so `known_lots` are the lots whose place in the spend order is certain."""
 
     wallet: WalletState
     pages: tuple[LotPage, ...]
     complete: bool
 
-    def whole_pages(self) -> tuple[LotPage, ...]:
+    def known_lots(self) -> list[Lot]:
+        """Every lot read that no unread lot precedes in spend order (soonest expiry, then
+        earliest issue: unread pages of a month were issued later than the pages read)."""
+        lots = self.lots()
         if self.complete or not self.pages:
-            return self.pages
+            return lots
+        read = {page.key for page in self.pages}
         open_bucket = self.pages[-1].bucket
-        return tuple(page for page in self.pages if page.bucket != open_bucket)
+        unread_days = [
+            self.wallet.first_days.get(key)
+            for key in self.wallet.pages
+            if bucket_of_page(key) == open_bucket and key not in read
+        ]
+        if not unread_days or open_bucket in _UNDATED:
+            return lots  # the month is read whole, or its lots share one (undated) expiry
+        earliest = min(day or 0 for day in unread_days)  # an unknown day could be the first
+        cutoff = open_bucket.replace("-", "") + f"{earliest:02d}"
+        return [lot for lot in lots if bucket_of_lot(lot.lot_id) != open_bucket or lot.lot_id[:8] <= cutoff]
 
     def lots(self) -> list[Lot]:
         return [lot for page in self.pages for lot in page.lots.values()]

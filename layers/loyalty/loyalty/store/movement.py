@@ -34,7 +34,7 @@ from loyalty.store.models import (
     WalletItem,
 )
 from loyalty.store.transact import Transaction
-from loyalty.store.wallet import lot_to_map
+from loyalty.store.wallet import directory_entry, lot_to_map
 
 
 def attempts() -> Iterator[int]:
@@ -95,8 +95,10 @@ def wallet_actions(before: WalletState, after: WalletState) -> list[Action]:
     for key in sorted(set(before.pages) | set(after.pages)):
         if key not in after.pages:
             actions.append(WalletItem.pages[key].remove())
-        elif before.pages.get(key) != after.pages[key]:
-            actions.append(WalletItem.pages[key].set(after.pages[key]))
+            continue
+        entry = directory_entry(after.pages[key], after.first_days.get(key))
+        if entry != directory_entry(before.pages.get(key, 0), before.first_days.get(key)):
+            actions.append(WalletItem.pages[key].set(entry))
     actions += _optional(
         WalletItem.activity_expires_at, before.activity_expires_at, after.activity_expires_at
     )

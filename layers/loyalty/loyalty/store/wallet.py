@@ -124,14 +124,31 @@ def read_page(member_id: str, page_key: str, wallet: WalletState) -> LotPage | N
 # ---- items <-> domain
 
 
+def directory_entry(points: int, first_day: int | None) -> str:
+    """A page in the wallet's directory: `"125@24"` (points, day of the soonest expiry), or
+    `"125"` for a page whose lots have no date of their own."""
+    return f"{points}@{first_day}" if first_day else str(points)
+
+
+def page_points(entry: str) -> int:
+    return int(str(entry).partition("@")[0])
+
+
+def page_first_day(entry: str) -> int | None:
+    day = str(entry).partition("@")[2]
+    return int(day) if day else None
+
+
 def wallet_state(item: WalletItem) -> WalletState:
+    directory = item.pages.as_dict()
     return WalletState(
         member_id=item.member_id,
         available=int(item.available),
         version=int(item.version),
         enrolled_at=item.enrolled_at,
         last_activity_at=item.last_activity_at,
-        pages={key: int(points) for key, points in item.pages.as_dict().items()},
+        pages={key: page_points(entry) for key, entry in directory.items()},
+        first_days={key: day for key, entry in directory.items() if (day := page_first_day(entry))},
         next_expiry_at=item.next_expiry_at,
         activity_expires_at=item.activity_expires_at,
         last_lot_id=item.last_lot_id,

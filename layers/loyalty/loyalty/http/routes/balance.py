@@ -56,7 +56,7 @@ def get_balance(memberId: str) -> dict[str, Any]:
             break
         except NeedMorePages:
             read = read_on(read)
-    lots = [lot for page in snapshot.whole_pages() for lot in page.lots.values()]
+    lots = snapshot.known_lots()
     tz = program_timezone()
     by_month = dict(expiring_by_month(snapshot.wallet))
     for lot in snapshot.lots():
