@@ -8,13 +8,18 @@ PY     := $(VENV)/bin/python
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: run test setup lint typecheck template-check unit integration bench openapi clean
+
+.PHONY: run test test-scale setup lint typecheck template-check unit integration bench openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
 
 test: setup lint typecheck template-check
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The business card at full scale: 30 purchases a day for two years (~22,000), two policies (~15 min).
+test-scale: setup
+	LOYALTY_CARD_PURCHASES_PER_DAY=30 $(PY) -m pytest tests/integration/test_engine_limits.py -n 2 -k business
 
 setup: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
 
