@@ -56,7 +56,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "MembersFunction": {
         "dir": "members",
         "routes": {("PUT", "/members/{memberId}"), ("GET", "/members/{memberId}")},
-        "table_actions": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "table_actions": {"PutItem", "UpdateItem", "Query"},
         "reads_rules": False,
     },
     "BalanceFunction": {
@@ -68,19 +68,19 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "LedgerFunction": {
         "dir": "ledger",
         "routes": {("GET", "/members/{memberId}/ledger")},
-        "table_actions": {"Query"},
+        "table_actions": {"Query", "GetItem"},
         "reads_rules": False,
     },
     "EarnFunction": {
         "dir": "earn",
         "routes": {("POST", "/members/{memberId}/earn")},
-        "table_actions": {"BatchGetItem", "GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "table_actions": {"BatchGetItem", "GetItem", "Query", "PutItem", "UpdateItem"},
         "reads_rules": True,
     },
     "RedeemFunction": {
         "dir": "redeem",
         "routes": {("POST", "/members/{memberId}/redemptions")},
-        "table_actions": {"Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"},
+        "table_actions": {"Query", "PutItem", "UpdateItem", "DeleteItem"},
         "reads_rules": True,
     },
     "OpenApiFunction": {

@@ -20,7 +20,7 @@ from loyalty.store.models import PurchaseGuardItem, RequestRecordItem, TableItem
 from loyalty.store.movement import attempts, page_part, render_change, render_request, request_part
 from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, is_live, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
-from loyalty.store.wallet import read_all, read_member, read_on, read_page, wallet_state
+from loyalty.store.wallet import read_member, read_on, read_page, wallet_state
 from loyalty.timefmt import format_instant
 
 REDEEM = "redeem"
@@ -218,7 +218,7 @@ def redeem(
                 )
                 break
             except NeedMorePages:
-                read = read_on(read) if read.resume is not None else read_all(read)
+                read = read_on(read)
         result = RedeemResult(
             redemption_id=debit.change.entry.entry_id,
             points=points,

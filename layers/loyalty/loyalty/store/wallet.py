@@ -67,16 +67,21 @@ def read_member(
     )
 
 
-def read_on(read: MemberRead, *, pages: int = PAGES_PER_READ) -> MemberRead:
+class WalletInconsistent(RuntimeError):
+    """Every page was read and still a step wants more: the wallet and its pages disagree (a bug,
+    never a caller's doing); raised instead of reading on forever."""
+
+
+def read_on(read: MemberRead, *, pages: int = PAGES_PER_READ * 4) -> MemberRead:
     """The next `pages` lot pages after what `read` holds (one more Query)."""
     if read.resume is None:
-        return read
+        raise WalletInconsistent(f"member {read.member_id}: every page is read, yet a step asks for more")
     return _query(read, keys.WALLET_RANGE, limit=pages, start=read.resume)
 
 
 def read_all(read: MemberRead) -> MemberRead:
     while read.resume is not None:
-        read = read_on(read, pages=100)
+        read = read_on(read, pages=1_000)
     return read
 
 
