@@ -47,12 +47,13 @@ def ledger_page(member_id: str, *, limit: int, cursor: str | None) -> LedgerPage
     bind()
     before = decode_cursor(member_id, cursor) if cursor else None
     upper = keys.ledger_sk(before - 1) if before is not None else keys.PROFILE
+    wanted = limit + 1 if before is not None else limit + 2  # the first page also reads the profile
     results = TableItem.query(
         keys.member_pk(member_id),
         TableItem.sk.between(keys.LEDGER_PREFIX, upper),
         scan_index_forward=False,
-        limit=limit + 1,
-        page_size=limit + 1,
+        limit=wanted,
+        page_size=wanted,
     )
     items = list(results)
     if before is None:
