@@ -216,4 +216,12 @@ def render_request(
         TableItem.pk.does_not_exist() | (RequestRecordItem.ttl < int(now.timestamp())),
         return_old=True,
     )
-    transaction.put(f"last-request:{member_id}", RequestRecordItem(pk, keys.last_request_sk(), **fields))
+    # An update of named attributes, like every shared item: nothing another writer added is lost.
+    transaction.update(
+        f"last-request:{member_id}",
+        RequestRecordItem(pk, keys.last_request_sk()),
+        [
+            RequestRecordItem.kind.set(RequestRecordItem),
+            *(getattr(RequestRecordItem, name).set(value) for name, value in fields.items()),
+        ],
+    )
