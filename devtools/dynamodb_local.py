@@ -255,6 +255,10 @@ def ensure_table(
             )
 
 
+def _projection(projection: Mapping[str, Any]) -> tuple[str, frozenset[str]]:
+    return projection.get("ProjectionType", "ALL"), frozenset(projection.get("NonKeyAttributes", []))
+
+
 def _add_missing_indexes(
     client: Any, table_name: str, existing: Mapping[str, Any], definition: Mapping[str, Any]
 ) -> None:
@@ -263,9 +267,15 @@ def _add_missing_indexes(
             f"table {table_name} has key schema {existing['KeySchema']}, the template says "
             f"{definition['KeySchema']}: wipe the local data (--reset) to recreate it"
         )
-    present = {index["IndexName"] for index in existing.get("GlobalSecondaryIndexes", [])}
+    present = {index["IndexName"]: index for index in existing.get("GlobalSecondaryIndexes", [])}
     for index in definition.get("GlobalSecondaryIndexes", []):
         if index["IndexName"] in present:
+            kept = present[index["IndexName"]].get("Projection", {})
+            if _projection(kept) != _projection(index.get("Projection", {})):
+                raise DynamoDBLocalError(
+                    f"index {index['IndexName']} of {table_name} projects {kept}, the template says "
+                    f"{index.get('Projection')}: wipe the local data (--reset) to recreate it"
+                )
             continue
         client.update_table(
             TableName=table_name,

@@ -205,10 +205,13 @@ def test_the_table_is_on_demand_with_string_pk_and_sk(resources: dict[str, Any])
 
 @pytest.mark.parametrize(
     ("index", "hash_key", "range_key", "projection"),
-    [("ByNextExpiry", "gsi1pk", "gsi1sk", "KEYS_ONLY"), ("ByStatus", "gsi2pk", "gsi2sk", "ALL")],
+    [
+        ("ByNextExpiry", "gsi1pk", "gsi1sk", {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["itemType"]}),
+        ("ByStatus", "gsi2pk", "gsi2sk", {"ProjectionType": "ALL"}),
+    ],
 )
 def test_the_table_declares_the_indexes_of_the_design(
-    resources: dict[str, Any], index: str, hash_key: str, range_key: str, projection: str
+    resources: dict[str, Any], index: str, hash_key: str, range_key: str, projection: dict[str, Any]
 ) -> None:
     indexes = {i["IndexName"]: i for i in resources["LoyaltyTable"]["Properties"]["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"ByNextExpiry", "ByStatus"}
@@ -216,7 +219,7 @@ def test_the_table_declares_the_indexes_of_the_design(
         {"AttributeName": hash_key, "KeyType": "HASH"},
         {"AttributeName": range_key, "KeyType": "RANGE"},
     ]
-    assert indexes[index]["Projection"] == {"ProjectionType": projection}
+    assert indexes[index]["Projection"] == projection
 
 
 def test_the_table_garbage_collects_on_the_ttl_attribute(resources: dict[str, Any]) -> None:

@@ -104,7 +104,11 @@ def claim_pk(claim_id: str) -> str:
 def expiry_shard(member_id: str, shards: int) -> str:
     """The ByNextExpiry partition of a member: a stable hash spreads members over `shards`."""
     digest = hashlib.blake2b(member_id.encode(), digest_size=4).digest()
-    return f"EXPIRY#{int.from_bytes(digest) % shards:03d}"
+    return expiry_shard_key(int.from_bytes(digest) % shards)
+
+
+def expiry_shard_key(shard: int) -> str:
+    return f"EXPIRY#{shard:03d}"
 
 
 def next_expiry_sk(next_expiry_at: str, member_id: str) -> str:

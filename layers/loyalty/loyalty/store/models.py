@@ -23,7 +23,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.constants import STRING
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from loyalty.settings import settings
@@ -92,7 +92,8 @@ class ByNextExpiry(GlobalSecondaryIndex["WalletItem"]):
 
     class Meta:
         index_name = "ByNextExpiry"
-        projection = KeysOnlyProjection()
+        # The keys and `itemType`, which pynamodb filters a subclass's queries on.
+        projection = IncludeProjection(["itemType"])
 
     gsi1pk = UnicodeAttribute(hash_key=True)
     gsi1sk = UnicodeAttribute(range_key=True)
