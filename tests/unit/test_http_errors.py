@@ -7,8 +7,16 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from pynamodb.exceptions import QueryError
 
-from loyalty.domain.errors import AlreadyCredited, InsufficientPoints, InvalidRequest, MemberNotFound
+from loyalty.domain.errors import (
+    AlreadyCredited,
+    InsufficientPoints,
+    InvalidRequest,
+    MemberNotFound,
+    MovementTooLarge,
+    Unavailable,
+)
 from loyalty.http.identity import Forbidden, Unauthenticated
 from loyalty.http.resolver import build_resolver
 
@@ -50,6 +58,10 @@ def answer(error: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
         (aws_error("ProvisionedThroughputExceededException"), 503, "service_unavailable"),
         (aws_error("ThrottlingException"), 503, "service_unavailable"),
         (aws_error("AccessDeniedException"), 500, "internal_error"),
+        (QueryError("Failed to query items", aws_error("ThrottlingException")), 503, "service_unavailable"),
+        (QueryError("Failed to query items", aws_error("AccessDeniedException")), 500, "internal_error"),
+        (Unavailable("DynamoDB is throttling"), 503, "service_unavailable"),
+        (MovementTooLarge("this movement would write 101 items"), 409, "movement_too_large"),
         (RuntimeError("a bug"), 500, "internal_error"),
     ],
 )
@@ -79,3 +91,20 @@ def test_throttling_asks_the_caller_to_retry_shortly() -> None:
 def test_an_unexpected_error_does_not_leak_its_details() -> None:
     _, body, _ = answer(RuntimeError("secret table name"))
     assert "secret" not in json.dumps(body)
+
+
+def test_a_movement_too_large_is_counted_for_the_operators(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given metrics are published as EMF lines on stdout
+    from loyalty.http.telemetry import metrics
+
+    # When a route refuses a movement too large for one transaction, and metrics are flushed
+    answer(MovementTooLarge("this movement would write 101 items"))
+    metrics.flush_metrics()
+
+    # Then a MovementTooLarge metric was recorded
+    assert '"MovementTooLarge"' in capsys.readouterr().out
+
+
+def test_unavailable_asks_the_caller_to_retry_shortly() -> None:
+    status, _, headers = answer(Unavailable("DynamoDB is throttling"))
+    assert (status, headers["Retry-After"]) == (503, "1")
