@@ -11,9 +11,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -26,6 +27,7 @@ from devtools.template import Route, http_routes, load_template
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "loyalty-test"
 PARTNER = Identity.partner("pos-test")
+PARIS = ZoneInfo("Europe/Paris")  # the default rules' program timezone
 
 
 @pytest.fixture(scope="session")
@@ -161,6 +163,23 @@ def ledger_of(api: Api, member_id: str) -> list[dict[str, Any]]:
     response = api.call("GET", f"/members/{member_id}/ledger", identity=Identity.member(member_id))
     assert response.status == 200
     return list(response.body["entries"])
+
+
+def paris_day(moment: str | datetime) -> date:
+    """The local (Paris) day of an instant: the day a purchase counts for."""
+    instant = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return instant.astimezone(PARIS).date()
+
+
+def expiry_day(expires_at: str) -> date:
+    """The last local day points can be used: `expiresAt` is the Paris midnight that ends it."""
+    return paris_day(datetime.fromisoformat(expires_at) - timedelta(microseconds=1))
+
+
+def earn_lot_id(occurred_at: str | datetime, expires_at: str) -> str:
+    """The documented id of the lot a purchase goes to: `<expiry date>-<local day of issue>-e`
+    (one lot per expiry date, day of issue and kind of credit)."""
+    return f"{expiry_day(expires_at):%Y%m%d}-{paris_day(occurred_at):%Y%m%d}-e"
 
 
 @pytest.fixture(scope="session")

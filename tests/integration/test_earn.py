@@ -5,15 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from loyalty.domain.rules import default_rules
-from tests.integration.conftest import Api, ledger_of, lots_of
+from tests.integration.conftest import PARIS, Api, earn_lot_id, expiry_day, ledger_of, lots_of, paris_day
 
 RULES_VERSION = default_rules().version
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def instant(moment: datetime) -> str:
@@ -39,15 +37,17 @@ def tx() -> str:
 
 def test_a_purchase_earns_one_point_per_whole_euro_rounded_down(api: Api, enrolled: str) -> None:
     # Given an enrolled member and the default rules (1 point per EUR, floor)
-    # When a partner reports a purchase of 42.99 EUR
-    response = api.earn(enrolled, amount="42.99", currency="EUR")
+    occurred_at = days_ago(1)
 
-    # Then it earns 42 points, in a new lot, under the rules in force
+    # When a partner reports a purchase of 42.99 EUR
+    response = api.earn(enrolled, amount="42.99", currency="EUR", occurredAt=occurred_at)
+
+    # Then it earns 42 points, in the lot of its day and expiry, under the rules in force
     assert response.status == 201
     body = response.body
     assert body["points"] == 42
     assert body["balance"] == 42
-    assert body["lotId"].startswith("lot_")
+    assert body["lotId"] == earn_lot_id(occurred_at, body["expiresAt"])
     assert body["entryId"].startswith("led_")
     assert body["rulesVersion"] == RULES_VERSION
     # and the lot is stored with all its points remaining
@@ -55,8 +55,12 @@ def test_a_purchase_earns_one_point_per_whole_euro_rounded_down(api: Api, enroll
     assert lot["lotId"] == body["lotId"]
     assert lot["original"] == lot["remaining"] == 42
     assert lot["expiresAt"] == body["expiresAt"]
-    assert lot["source"] == {"kind": "earn", "ref": body["transactionId"]}
+    assert lot["issueMonth"] == f"{paris_day(occurred_at):%Y-%m}"
+    assert lot["source"] == {"kind": "earn"}
     assert lot["rulesVersion"] == RULES_VERSION
+    # and the purchase it came from is named by the ledger entry
+    (entry,) = ledger_of(api, enrolled)
+    assert entry["details"]["transactionId"] == body["transactionId"]
 
 
 def test_other_program_currencies_earn_at_their_own_rate(api: Api, enrolled: str) -> None:
@@ -96,15 +100,55 @@ def test_a_purchase_just_after_local_midnight_counts_for_the_next_local_day(api:
     assert response.body["expiresAt"] == f"{year + 2}-08-01T22:00:00.000Z"
 
 
+def paris_time_days_ago(days: int, hour: int) -> datetime:
+    """`hour` o'clock in Paris, `days` Paris days before today."""
+    day = datetime.now(PARIS).date() - timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=PARIS)
+
+
 def test_the_response_balance_accumulates_across_purchases(api: Api, enrolled: str) -> None:
     # Given an enrolled member
-    # When three purchases are credited one after the other
-    balances = [api.earn(enrolled, amount=amount).body["balance"] for amount in ("10.00", "20.50", "30.99")]
+    # When three purchases of one local day are credited one after the other
+    moments = [instant(paris_time_days_ago(2, hour)) for hour in (9, 12, 15)]
+    responses = [
+        api.earn(enrolled, amount=amount, occurredAt=moment)
+        for amount, moment in zip(("10.00", "20.50", "30.99"), moments, strict=True)
+    ]
 
     # Then each answer carries the balance after that purchase
-    assert balances == [10, 30, 60]
+    assert [response.body["balance"] for response in responses] == [10, 30, 60]
     assert api.balance(enrolled).body["available"] == 60
-    assert len(lots_of(api, enrolled)) == 3
+    # and, expiring the same day, they share one lot, dated by the first credit
+    assert len({response.body["lotId"] for response in responses}) == 1
+    (lot,) = lots_of(api, enrolled)
+    assert lot["lotId"] == responses[0].body["lotId"] == earn_lot_id(moments[0], lot["expiresAt"])
+    assert lot["original"] == lot["remaining"] == 60
+    assert lot["earnedAt"] == moments[0].replace("Z", ".000Z")
+    # while the ledger keeps one entry per purchase, each with its own points in that lot
+    entries = ledger_of(api, enrolled)
+    assert [(entry["points"], [move["lotId"] for move in entry["lots"]]) for entry in entries] == [
+        (30, [lot["lotId"]]),
+        (20, [lot["lotId"]]),
+        (10, [lot["lotId"]]),
+    ]
+
+
+def test_purchases_on_two_local_days_go_to_two_lots_even_on_one_utc_day(api: Api, enrolled: str) -> None:
+    # Given two purchases an hour apart on one UTC day: 23:30 and 00:30 in Paris (summer time)
+    year = latest_past(7, 31)
+    evening, after_midnight = f"{year}-07-30T21:30:00Z", f"{year}-07-30T22:30:00Z"
+
+    # When both are credited
+    first = api.earn(enrolled, amount="10.00", occurredAt=evening).body
+    second = api.earn(enrolled, amount="20.00", occurredAt=after_midnight).body
+
+    # Then each is a lot of its own local day, expiring on its own day two years later
+    assert first["lotId"] == f"{year + 2}0730-{year}0730-e"
+    assert second["lotId"] == f"{year + 2}0731-{year}0731-e"
+    assert [(lot["lotId"], lot["remaining"]) for lot in lots_of(api, enrolled)] == [
+        (first["lotId"], 10),
+        (second["lotId"], 20),
+    ]
 
 
 # ---- refusals
@@ -261,8 +305,15 @@ def test_the_ledger_entry_of_an_earn_records_the_partner_and_the_purchase(api: A
     assert entry["occurredAt"] == occurred_at.replace("Z", ".000Z")
     assert entry["actor"] == {"kind": "partner", "id": "pos-test"}
     assert entry["rulesVersion"] == RULES_VERSION
+    expires_at = response.body["expiresAt"]
     assert entry["lots"] == [
-        {"lotId": response.body["lotId"], "points": 42, "expiresAt": response.body["expiresAt"]}
+        {
+            "lotId": response.body["lotId"],
+            "points": 42,
+            "expiresAt": expires_at,
+            "issueMonth": f"{paris_day(occurred_at):%Y-%m}",
+            "expiryMonth": f"{expiry_day(expires_at):%Y-%m}",
+        }
     ]
     details = entry["details"]
     assert details["transactionId"] == transaction_id

@@ -1,7 +1,7 @@
 """A member with hundreds of small lots on distinct dates redeems them all in one request.
 
-Lots live in one page per expiry month (docs/design.md), so one transaction covers any
-number of lots: 500 lots over 24 months are ~25 pages, far below the 100-item limit.
+Lots live in one page per (expiry month, month of issue) (docs/design.md), so one transaction
+covers any number of lots: 500 lots over 16 months are ~17 pages, far below the 100-item limit.
 """
 
 from __future__ import annotations

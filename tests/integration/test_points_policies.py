@@ -15,11 +15,13 @@ import pytest
 
 from loyalty.domain.earning import Purchase
 from loyalty.domain.errors import InsufficientPoints, InvalidRequest
+from loyalty.domain.ledger import Actor
+from loyalty.domain.lots import Lot
 from loyalty.domain.rules import ProgramRules, parse_rules
 from loyalty.domain.rules_source import default_rules_text
 from loyalty.store import members, points
 from loyalty.store.ledger import ledger_page
-from loyalty.store.records import Actor
+from loyalty.store.records import EarnResult, RedeemResult
 from loyalty.store.wallet import read_wallet
 
 PARTNER = Actor("partner", "pos-policies")
@@ -42,16 +44,22 @@ def enrol(member_id: str, now: datetime = NOW) -> None:
 
 def earn(
     member_id: str, rules: ProgramRules, amount: str, occurred_at: datetime, now: datetime
-) -> dict[str, Any]:
+) -> EarnResult:
     purchase = Purchase(amount=Decimal(amount), currency="EUR", occurred_at=occurred_at, channel="store")
     tx = f"{member_id}-{rules.version}-{occurred_at.timestamp()}-{amount}"
-    return points.earn(member_id, tx, purchase, actor=PARTNER, rules=rules, now=now).body
+    return points.earn(member_id, tx, purchase, actor=PARTNER, rules=rules, now=now)
 
 
-def redeem(member_id: str, rules: ProgramRules, amount: int, now: datetime, key: str) -> dict[str, Any]:
+def redeem(member_id: str, rules: ProgramRules, amount: int, now: datetime, key: str) -> RedeemResult:
     return points.redeem(
         member_id, amount, idempotency_key=key, actor=Actor("member", member_id), rules=rules, now=now
-    ).body
+    )
+
+
+def lots_of(member_id: str) -> list[Lot]:
+    snapshot = read_wallet(member_id, consistent=True)
+    assert snapshot is not None
+    return snapshot.lots()
 
 
 @pytest.fixture
@@ -68,9 +76,10 @@ def test_under_the_inactivity_policy_every_lot_expires_n_months_after_the_last_a
     response = earn(member, rules, "30", later, later)
 
     # Then both lots expire 12 months after the second purchase (activity extends the first)
-    lots = read_wallet(member, consistent=True).lots()
+    lots = lots_of(member)
+    assert len(lots) == 2
     assert {lot.expires_at for lot in lots} == {datetime(2027, 7, 16, 22, 0, tzinfo=UTC)}
-    assert response["expiresAt"] == "2027-07-16T22:00:00.000Z"
+    assert response.expires_at == "2027-07-16T22:00:00.000Z"
 
 
 def test_under_the_inactivity_policy_a_redemption_is_activity_and_extends_the_remaining_lots(
@@ -84,7 +93,7 @@ def test_under_the_inactivity_policy_a_redemption_is_activity_and_extends_the_re
     redeem(member, rules, 20, later, "k-inactivity")
 
     # Then the 30 points left expire 12 months after that redemption
-    (lot,) = read_wallet(member, consistent=True).lots()
+    (lot,) = lots_of(member)
     assert lot.remaining == 30
     assert lot.expires_at == datetime(2027, 11, 12, 23, 0, tzinfo=UTC)
 
@@ -96,10 +105,10 @@ def test_under_the_no_expiry_policy_lots_never_expire_and_are_spent_after_dated_
     earn(member, never, "10", NOW, NOW)
 
     # When the member redeems 15 points
-    taken = redeem(member, never, 15, NOW, "k-none")["lots"]
+    taken = redeem(member, never, 15, NOW, "k-none").lots
 
     # Then the dated lot goes first, then 5 of the never-expiring one
-    assert [(take["points"], take["expiresAt"] is None) for take in taken] == [(10, False), (5, True)]
+    assert [(take.points, take.expires_at is None) for take in taken] == [(10, False), (5, True)]
 
 
 def test_under_a_fixed_date_policy_purchases_of_one_year_share_one_expiry(member: str) -> None:
@@ -107,7 +116,8 @@ def test_under_a_fixed_date_policy_purchases_of_one_year_share_one_expiry(member
     earn(member, rules, "10", datetime(2026, 2, 1, 9, tzinfo=UTC), NOW)
     earn(member, rules, "10", datetime(2026, 6, 1, 9, tzinfo=UTC), NOW)
 
-    lots = read_wallet(member, consistent=True).lots()
+    lots = lots_of(member)
+    assert len(lots) == 2
     assert {lot.expires_at for lot in lots} == {datetime(2027, 12, 31, 23, 0, tzinfo=UTC)}
 
 
@@ -122,7 +132,7 @@ def test_under_the_anniversary_policy_a_lot_expires_on_the_anniversary_after_its
     response = earn(member_id, rules, "10", NOW, NOW)
 
     # Then the points are valid through 9 March 2027: they end at local midnight
-    assert response["expiresAt"] == "2027-03-09T23:00:00.000Z"
+    assert response.expires_at == "2027-03-09T23:00:00.000Z"
 
 
 def test_lots_past_their_expiry_count_for_nothing_even_before_the_expiry_run(member: str) -> None:
@@ -135,16 +145,18 @@ def test_lots_past_their_expiry_count_for_nothing_even_before_the_expiry_run(mem
     response = earn(member, rules, "10", after_expiry, after_expiry)
 
     # Then the earn reports only the live balance, and the expired points cannot be spent
-    assert response["balance"] == 10
+    assert response.balance == 10
     with pytest.raises(InsufficientPoints):
         redeem(member, rules, 20, after_expiry, "k-expired")
 
 
 def test_a_lot_is_no_longer_spendable_at_the_exact_instant_it_expires(member: str) -> None:
     rules = rules_with({"policy": "rolling", "months": 1, "endOfMonth": False})
-    expires = datetime.fromisoformat(earn(member, rules, "40", NOW, NOW)["expiresAt"])
+    expires_at = earn(member, rules, "40", NOW, NOW).expires_at
+    assert expires_at is not None
+    expires = datetime.fromisoformat(expires_at)
 
-    assert redeem(member, rules, 1, expires - timedelta(milliseconds=1), "k-before")["balance"] == 39
+    assert redeem(member, rules, 1, expires - timedelta(milliseconds=1), "k-before").balance == 39
     with pytest.raises(InsufficientPoints):
         redeem(member, rules, 1, expires, "k-at")
 
@@ -166,8 +178,8 @@ def test_the_ledger_records_the_balance_the_member_was_told_even_with_expired_lo
 
     # When the member earns 10 and redeems 5
     told = [
-        earn(member, rules, "10", later, later)["balance"],
-        redeem(member, rules, 5, later + timedelta(seconds=1), "k-told")["balance"],
+        earn(member, rules, "10", later, later).balance,
+        redeem(member, rules, 5, later + timedelta(seconds=1), "k-told").balance,
     ]
 
     # Then each ledger entry's balanceAfter is the balance the response gave

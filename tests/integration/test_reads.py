@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,11 @@ def test_the_balance_groups_points_by_expiry_date_soonest_first(api: Api, enroll
     for row in body["expiring"]:
         assert row["expiresAt"][10:] in {"T22:00:00.000Z", "T23:00:00.000Z"}
         assert row["date"] == row["expiresAt"][:10]
+    # and the same points per expiry month (the two dates are 180 days apart: two months)
+    assert [(row["month"], row["points"]) for row in body["expiringByMonth"]] == [
+        (earlier["expiresAt"][:7], 10),
+        (later_a["expiresAt"][:7], 35),
+    ]
     assert body["asOf"].endswith("Z")
 
 
@@ -68,6 +74,7 @@ def test_the_balance_of_a_new_member_is_zero_with_nothing_expiring(api: Api, enr
     assert response.status == 200
     assert response.body["available"] == 0
     assert response.body["expiring"] == []
+    assert response.body["expiringByMonth"] == []
 
 
 def test_the_balance_of_an_unknown_member_is_a_404(api: Api, member_id: str) -> None:
@@ -187,22 +194,34 @@ def test_a_cursor_the_api_did_not_issue_is_refused(api: Api, enrolled: str) -> N
     assert [problem["field"] for problem in response.body["error"]["fields"]] == ["cursor"]
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        forged({"after": "WALLET"}),
-        forged({"after": "PROFILE"}),
-        forged({"before": "LEDGER#led_0"}),
-        forged(["LEDGER#led_0"]),
-        forged({"after": 12}),
-        forged("LEDGER#led_0"),
-        "%%%%",
-    ],
-    ids=["wallet-key", "profile-key", "no-after", "a-list", "a-number", "a-string", "not-base64"],
-)
-def test_a_forged_cursor_is_refused_naming_the_cursor(api: Api, enrolled: str, cursor: str) -> None:
-    response = ledger(api, enrolled, cursor=cursor)
+FORGERIES: dict[str, Callable[[str], str]] = {
+    "another-members-cursor": lambda me: forged({"m": f"{me}-other", "s": 5}),
+    "sequence-zero": lambda me: forged({"m": me, "s": 0}),
+    "sequence-negative": lambda me: forged({"m": me, "s": -3}),
+    "sequence-as-text": lambda me: forged({"m": me, "s": "5"}),
+    "sequence-as-boolean": lambda me: forged({"m": me, "s": True}),
+    "sequence-as-decimal": lambda me: forged({"m": me, "s": 2.5}),
+    "no-member": lambda me: forged({"s": 5}),
+    "no-sequence": lambda me: forged({"m": me}),
+    "a-sort-key": lambda me: forged({"m": me, "s": "LEDGER#000000000005"}),
+    "a-list": lambda me: forged([me, 5]),
+    "a-number": lambda me: forged(5),
+    "a-string": lambda me: forged("LEDGER#000000000005"),
+    "not-base64": lambda me: "%%%%",
+}
 
+
+@pytest.mark.parametrize("forgery", FORGERIES.values(), ids=FORGERIES.keys())
+def test_a_forged_cursor_is_refused_naming_the_cursor(
+    api: Api, enrolled: str, forgery: Callable[[str], str]
+) -> None:
+    # Given a member with a ledger
+    earn(api, enrolled, "1.00", days=2)
+
+    # When it reads its ledger with a cursor the API did not issue for it
+    response = ledger(api, enrolled, cursor=forgery(enrolled))
+
+    # Then the cursor is refused, naming it
     assert response.status == 422
     assert response.error_code == "invalid_request"
     assert response.body["error"]["fields"][0]["field"] == "cursor"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.integration.conftest import PARTNER, Api, ledger_of, lots_of
+from tests.integration.conftest import PARTNER, Api, expiry_day, ledger_of, lots_of, paris_day
 
 
 def days_ago(days: int) -> str:
@@ -104,7 +104,8 @@ def test_a_partner_may_redeem_for_a_member_at_the_till(api: Api, enrolled: str) 
 
 def test_the_ledger_entry_of_a_redemption_names_the_member_and_the_lots(api: Api, enrolled: str) -> None:
     # Given a member with one lot of 100 points
-    lot = earn(api, enrolled, "100.00", days=5)
+    occurred_at = days_ago(5)
+    lot = api.earn(enrolled, amount="100.00", occurredAt=occurred_at).body
 
     # When it redeems 25 points itself
     response = api.redeem(enrolled, 25, key="my-key-1")
@@ -117,7 +118,15 @@ def test_the_ledger_entry_of_a_redemption_names_the_member_and_the_lots(api: Api
     assert entry["points"] == -25
     assert entry["balanceAfter"] == 75
     assert entry["actor"] == {"kind": "member", "id": enrolled}
-    assert entry["lots"] == [{"lotId": lot["lotId"], "points": 25, "expiresAt": lot["expiresAt"]}]
+    assert entry["lots"] == [
+        {
+            "lotId": lot["lotId"],
+            "points": 25,
+            "expiresAt": lot["expiresAt"],
+            "issueMonth": f"{paris_day(occurred_at):%Y-%m}",
+            "expiryMonth": f"{expiry_day(lot['expiresAt']):%Y-%m}",
+        }
+    ]
     assert entry["details"] == {"idempotencyKey": "my-key-1"}
 
 
