@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from devtools.identity import Identity
-from loyalty.store.wallet import page_from_item
 from tests.integration.conftest import ROOT, Api
 
 pytestmark = pytest.mark.slow
 
 WORKERS = 6
 REDEMPTIONS_PER_WORKER = 12
+PAGE = "WALLET#LOTS#"
 
 
 def _redeem_worker(environment: dict[str, str], member_id: str, amounts: list[int]) -> list[tuple[int, Any]]:
@@ -63,28 +63,48 @@ def _ledger_sum(table: Any, member_id: str) -> int:
 
 
 def _remaining(page_item: dict[str, Any]) -> int:
-    """Points left in a stored lot page, decoded by the store's own reader."""
-    return sum(lot.remaining for lot in page_from_item(page_item).lots.values())
+    """Points left in a stored lot page: the `r` (remaining) of each lot of its `lots` map."""
+    return sum(int(lot["r"]) for lot in page_item["lots"].values())
+
+
+def _directory_entry(page_item: dict[str, Any]) -> str:
+    """What the wallet's directory must say of a stored page: `<points>@<day>`, its points and
+    the day of month of its soonest expiry (lot ids begin with their expiry date, YYYYMMDD)."""
+    first_day = min(int(lot_id[6:8]) for lot_id in page_item["lots"])
+    return f"{_remaining(page_item)}@{first_day}"
+
+
+def _directory_agrees(wallet: dict[str, Any], pages: dict[str, dict[str, Any] | None]) -> bool:
+    """The wallet's page directory lists exactly the stored pages, each with what it holds."""
+    listed = {key: str(entry) for key, entry in wallet["pages"].items()}
+    stored = {key: _directory_entry(page) for key, page in pages.items() if page is not None}
+    return listed == stored
 
 
 def _stored_lots_sum(table: Any, member_id: str) -> tuple[int, int]:
-    """(sum of `remaining` over every stored lot, the wallet's `available` counter)."""
+    """(sum of `remaining` over every stored lot, the wallet's `available` counter); the wallet's
+    page directory must list exactly the stored pages and their points."""
     items = table.query(
-        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"}
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": f"MEMBER#{member_id}"},
+        ConsistentRead=True,
     )["Items"]
-    lots = sum(_remaining(item) for item in items if item["sk"].startswith("WALLET#LOTS#"))
+    pages = {item["sk"].removeprefix(PAGE): item for item in items if item["sk"].startswith(PAGE)}
     wallet = next(item for item in items if item["sk"] == "WALLET")
-    return lots, int(wallet["available"])
+    assert _directory_agrees(wallet, pages), (wallet["pages"], pages)
+    return sum(_remaining(page) for page in pages.values()), int(wallet["available"])
 
 
 class Watcher(threading.Thread):
     """Samples the member's points while the redemptions run, each sample one serialisable read
-    (TransactGetItems of the wallet and the pages its directory lists), and keeps what it saw."""
+    (TransactGetItems of the wallet and the pages its directory lists), and keeps what it saw.
+    The table resource's client speaks plain Python values (boto3's high-level interface)."""
 
     def __init__(self, table: Any, member_id: str) -> None:
         super().__init__(daemon=True)
-        self.client, self.table_name, self.member_id = table.meta.client, table.name, member_id
-        self.samples: list[tuple[int, int]] = []  # (wallet counter, sum of its lots)
+        self.table, self.member_id = table, member_id
+        self.client, self.table_name = table.meta.client, table.name
+        self.samples: list[tuple[int, int, bool]] = []  # (wallet counter, sum of its lots, directory agrees)
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -93,10 +113,11 @@ class Watcher(threading.Thread):
             if sample is not None:
                 self.samples.append(sample)
 
-    def _sample(self) -> tuple[int, int] | None:
+    def _sample(self) -> tuple[int, int, bool] | None:
         pk = f"MEMBER#{self.member_id}"
-        wallet = self.client.get_item(TableName=self.table_name, Key={"pk": pk, "sk": "WALLET"})["Item"]
-        keys = [{"pk": pk, "sk": "WALLET"}] + [{"pk": pk, "sk": f"WALLET#LOTS#{b}"} for b in wallet["pages"]]
+        wallet = self.table.get_item(Key={"pk": pk, "sk": "WALLET"}, ConsistentRead=True)["Item"]
+        directory = list(wallet["pages"])
+        keys = [{"pk": pk, "sk": "WALLET"}] + [{"pk": pk, "sk": f"{PAGE}{key}"} for key in directory]
         try:
             read = self.client.transact_get_items(
                 TransactItems=[{"Get": {"TableName": self.table_name, "Key": key}} for key in keys]
@@ -106,8 +127,9 @@ class Watcher(threading.Thread):
         items = [response.get("Item") for response in read]
         if items[0]["version"] != wallet["version"]:
             return None  # the directory moved between the two reads: sample again
-        lots = sum(_remaining(page) for page in items[1:] if page)
-        return int(items[0]["available"]), lots
+        pages = dict(zip(directory, items[1:], strict=True))
+        lots = sum(_remaining(page) for page in pages.values() if page)
+        return int(items[0]["available"]), lots, _directory_agrees(items[0], pages)
 
 
 def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
@@ -150,8 +172,9 @@ def test_concurrent_redemptions_never_overspend_and_keep_every_total_equal(
     assert lots_sum == counter == final
     assert _ledger_sum(table, enrolled) == final
     # And at every instant sampled meanwhile, the balance was never negative and equalled its lots
-    assert len({counter for counter, _ in watcher.samples}) > 2, "the watcher saw the balance move"
-    assert all(counter == lots >= 0 for counter, lots in watcher.samples)
+    assert len({counter for counter, _, _ in watcher.samples}) > 2, "the watcher saw the balance move"
+    assert all(counter == lots >= 0 for counter, lots, _ in watcher.samples)
+    assert all(agrees for _, _, agrees in watcher.samples), "the page directory disagreed with its pages"
 
 
 def test_concurrent_redemptions_of_the_last_points_let_exactly_one_succeed(api: Api, enrolled: str) -> None:

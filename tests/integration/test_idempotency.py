@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -195,6 +196,44 @@ def test_a_replayed_redemption_answers_with_the_original_balance(api: Api, enrol
     assert api.balance(enrolled).body["available"] == 50
 
 
+def test_a_retried_redemption_is_replayed_even_when_the_balance_no_longer_covers_it(
+    api: Api, enrolled: str, member_items: Any
+) -> None:
+    # Given a redemption of 30 points, then another that spent everything left
+    assert api.earn(enrolled, amount="100.00").status == 201
+    first = api.redeem(enrolled, 30, key="first")
+    assert first.status == 201
+    assert api.redeem(enrolled, 70, key="second").status == 201
+    before = member_items(enrolled)
+
+    # When the first is retried (its answer was lost), the balance now being 0
+    retry = api.redeem(enrolled, 30, key="first")
+
+    # Then the original answer comes back, marked as replayed: a retry is never refused
+    assert retry.status == 201, retry.body
+    assert retry.body == first.body
+    assert header(retry, "Idempotent-Replayed") == "true"
+    assert member_items(enrolled) == before
+
+
+def test_a_key_reused_for_other_points_is_a_mismatch_even_when_the_balance_no_longer_covers_them(
+    api: Api, enrolled: str, member_items: Any
+) -> None:
+    # Given a redemption of 30 points with a key, then another that spent everything left
+    assert api.earn(enrolled, amount="100.00").status == 201
+    assert api.redeem(enrolled, 30, key="order-5").status == 201
+    assert api.redeem(enrolled, 70, key="order-6").status == 201
+    before = member_items(enrolled)
+
+    # When the first key comes again with 40 points
+    response = api.redeem(enrolled, 40, key="order-5")
+
+    # Then it is refused as a reuse of the key, not judged as a new redemption
+    assert response.status == 409
+    assert response.error_code == "idempotency_mismatch", response.body
+    assert member_items(enrolled) == before
+
+
 def test_the_same_key_with_other_points_is_a_409_and_changes_nothing(
     api: Api, enrolled: str, member_items: Any
 ) -> None:
@@ -213,27 +252,96 @@ def test_the_same_key_with_other_points_is_a_409_and_changes_nothing(
     assert member_items(enrolled) == before
 
 
-def test_an_idempotency_record_past_its_ttl_no_longer_counts(api: Api, enrolled: str, table: Any) -> None:
-    # Given a redemption whose idempotency record has outlived its ttl (TTL deletes it days late)
-    assert api.earn(enrolled, amount="100.00").status == 201
-    assert api.redeem(enrolled, 30, key="old-key").status == 201
-    record_key = {"pk": f"MEMBER#{enrolled}", "sk": "WALLET#REQUEST#redeem#old-key"}
-    assert "Item" in table.get_item(Key=record_key)
+def age_past_ttl(table: Any, key: dict[str, str]) -> None:
+    """Move a stored request record's ttl into the past (TTL deletes such records days late)."""
     table.update_item(
-        Key=record_key,
+        Key=key,
         UpdateExpression="SET #ttl = :past",
+        ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeNames={"#ttl": "ttl"},
         ExpressionAttributeValues={":past": int(datetime.now(UTC).timestamp()) - 60},
     )
 
+
+def request_record(table: Any, member_id: str, sort_key: str) -> dict[str, Any]:
+    key = {"pk": f"MEMBER#{member_id}", "sk": sort_key}
+    return dict(table.get_item(Key=key, ConsistentRead=True)["Item"])
+
+
+def test_an_idempotency_record_past_its_ttl_no_longer_counts(api: Api, enrolled: str, table: Any) -> None:
+    # Given a redemption, the member's last request, whose record has outlived its ttl: both
+    # its own record and the copy kept as the member's last request
+    assert api.earn(enrolled, amount="100.00").status == 201
+    first = api.redeem(enrolled, 30, key="old-key")
+    assert first.status == 201
+    own, last = "IDEMPOTENCY#redeem#old-key", "WALLET#LAST"
+    assert request_record(table, enrolled, own)["requestId"] == "redeem#old-key"
+    assert request_record(table, enrolled, last)["requestId"] == "redeem#old-key"
+    for sort_key in (own, last):
+        age_past_ttl(table, {"pk": f"MEMBER#{enrolled}", "sk": sort_key})
+
     # When the key is used again for another amount
     response = api.redeem(enrolled, 40, key="old-key")
 
-    # Then it is a new redemption, not a mismatch, and the record now holds the new request
+    # Then it is a new redemption, not a mismatch nor a replay
     assert response.status == 201
     assert header(response, "Idempotent-Replayed") is None
+    assert response.body["redemptionId"] != first.body["redemptionId"]
     assert api.balance(enrolled).body["available"] == 30
-    assert api.redeem(enrolled, 40, key="old-key").body == response.body
+    # and the record now holds the new request, live again, so a retry of it is a replay
+    record = request_record(table, enrolled, own)
+    assert json.loads(record["result"])["redemption_id"] == response.body["redemptionId"]
+    assert int(record["ttl"]) > datetime.now(UTC).timestamp()
+    retry = api.redeem(enrolled, 40, key="old-key")
+    assert retry.body == response.body
+    assert header(retry, "Idempotent-Replayed") == "true"
+
+
+def test_an_idempotency_record_past_its_ttl_no_longer_counts_after_later_requests(
+    api: Api, enrolled: str, table: Any
+) -> None:
+    # Given a redemption whose record has outlived its ttl, and a later redemption (so the
+    # member's last request is another one)
+    assert api.earn(enrolled, amount="100.00").status == 201
+    first = api.redeem(enrolled, 30, key="old-key")
+    assert first.status == 201
+    assert api.redeem(enrolled, 5, key="later-key").status == 201
+    assert request_record(table, enrolled, "WALLET#LAST")["requestId"] == "redeem#later-key"
+    age_past_ttl(table, {"pk": f"MEMBER#{enrolled}", "sk": "IDEMPOTENCY#redeem#old-key"})
+
+    # When the old key is used again for another amount
+    response = api.redeem(enrolled, 40, key="old-key")
+
+    # Then it is a new redemption, not a mismatch, and a retry of it is a replay
+    assert response.status == 201
+    assert header(response, "Idempotent-Replayed") is None
+    assert response.body["redemptionId"] != first.body["redemptionId"]
+    assert api.balance(enrolled).body["available"] == 25
+    retry = api.redeem(enrolled, 40, key="old-key")
+    assert retry.body == response.body
+    assert header(retry, "Idempotent-Replayed") == "true"
+
+
+def test_an_idempotency_record_within_its_ttl_still_counts_after_later_requests(
+    api: Api, enrolled: str, member_items: Any
+) -> None:
+    # Given a redemption, and a later one with another key (the member's last request moved on)
+    assert api.earn(enrolled, amount="100.00").status == 201
+    first = api.redeem(enrolled, 30, key="older-key")
+    assert api.redeem(enrolled, 5, key="newer-key").status == 201
+    before = member_items(enrolled)
+
+    # When the first is retried, and then its key is sent with other points
+    retry = api.redeem(enrolled, 30, key="older-key")
+    mismatch = api.redeem(enrolled, 40, key="older-key")
+
+    # Then the retry is the original answer and the other points a mismatch; nothing changes
+    assert retry.status == 201
+    assert retry.body == first.body
+    assert header(retry, "Idempotent-Replayed") == "true"
+    assert mismatch.status == 409
+    assert mismatch.error_code == "idempotency_mismatch"
+    assert member_items(enrolled) == before
 
 
 def test_each_member_has_its_own_idempotency_keys(api: Api, enrolled: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,19 +56,38 @@ PURCHASE = st.tuples(
 )
 
 
+def two_years_after(day: date) -> date:
+    """The default rules' expiry date: the same day 24 months later (29 February: the 28th)."""
+    return day.replace(year=day.year + 2, day=min(day.day, 28 if day.month == 2 else 31))
+
+
 def header(response: ApiResponse, name: str) -> str | None:
     return next((value for key, value in response.headers.items() if key.lower() == name.lower()), None)
 
 
 @dataclass
 class ModelLot:
-    """A lot as the model sees it; instants are the API's fixed-width UTC strings (they sort as time)."""
+    """A lot as the model sees it: the points of the purchases of one Paris day that expire on
+    one day. Instants are the API's fixed-width UTC strings (they sort as time); `earned_at` is
+    the first credit's; months are `YYYY-MM` in Paris."""
 
     lot_id: str
     remaining: int
     expires_at: str
     earned_at: str
     original: int
+    issue_month: str
+    expiry_month: str
+
+    def movement(self, points: int) -> dict[str, Any]:
+        """How the ledger names `points` put into or taken from this lot."""
+        return {
+            "lotId": self.lot_id,
+            "points": points,
+            "expiresAt": self.expires_at,
+            "issueMonth": self.issue_month,
+            "expiryMonth": self.expiry_month,
+        }
 
     def spend_key(self) -> tuple[str, str, str]:
         """Soonest expiry first; ties by earnedAt, then lotId (the documented spend order)."""
@@ -106,8 +125,9 @@ class PointsModel(RuleBasedStateMachine):
     @rule(target=earns, purchase=PURCHASE)
     def earn(self, purchase: tuple[int, int, timezone]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Given the member, When a partner reports a purchase of 1.00-500.99 EUR made up to 700 days
-        ago, Then it earns floor(amount) points in a new lot expiring at a Paris midnight, and the
-        balance it reports is the model's."""
+        ago, Then it earns floor(amount) points in the lot of its Paris day, which expires at the
+        Paris midnight ending the same day 24 months later (a new lot, or the day's lot topped up
+        when it still holds points), and the balance it reports is the model's."""
         return self.credit(*purchase)
 
     def credit(self, cents: int, millis_ago: int, offset: timezone) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -129,25 +149,35 @@ class PointsModel(RuleBasedStateMachine):
         assert created["points"] == points
         assert created["balance"] == self.balance + points
         expires = datetime.fromisoformat(created["expiresAt"])
-        assert expires > occurred + timedelta(days=700), created
         assert expires.astimezone(PARIS).time() == datetime.min.time(), f"not a Paris midnight: {created}"
+        issued_on = occurred.astimezone(PARIS).date()
+        expires_on = (expires - timedelta(microseconds=1)).astimezone(PARIS).date()
+        assert expires_on == two_years_after(issued_on), created
+        lot_id = f"{expires_on:%Y%m%d}-{issued_on:%Y%m%d}-e"
+        assert created["lotId"] == lot_id
 
-        self.lots.append(
-            ModelLot(
-                lot_id=created["lotId"],
-                remaining=points,
+        lot = next((lot for lot in self.lots if lot.lot_id == lot_id), None)
+        if lot is None:
+            lot = ModelLot(
+                lot_id=lot_id,
+                remaining=0,
                 expires_at=created["expiresAt"],
-                earned_at=format_instant(occurred),
-                original=points,
+                earned_at=format_instant(occurred.replace(microsecond=0)),  # stored to the second
+                original=0,
+                issue_month=f"{issued_on:%Y-%m}",
+                expiry_month=f"{expires_on:%Y-%m}",
             )
-        )
+            self.lots.append(lot)
+        assert lot.expires_at == created["expiresAt"]
+        lot.original += points
+        lot.remaining += points
         self.journal.append(
             {
                 "entryId": created["entryId"],
                 "type": "earn",
                 "points": points,
                 "balanceAfter": self.balance,
-                "lots": [{"lotId": created["lotId"], "points": points, "expiresAt": created["expiresAt"]}],
+                "lots": [lot.movement(points)],
             }
         )
         return body, created
@@ -186,7 +216,8 @@ class PointsModel(RuleBasedStateMachine):
 
         assert response.status == 201, response.body
         assert header(response, "Idempotent-Replayed") is None
-        takes = self.take(points)
+        movements = self.take(points)
+        takes = [{name: move[name] for name in ("lotId", "points", "expiresAt")} for move in movements]
         assert response.body["lots"] == takes, "the lots taken are not the soonest-expiring ones"
         assert response.body["points"] == points
         assert response.body["balance"] == self.balance
@@ -197,20 +228,21 @@ class PointsModel(RuleBasedStateMachine):
                 "type": "redeem",
                 "points": -points,
                 "balanceAfter": self.balance,
-                "lots": takes,
+                "lots": movements,
             }
         )
         return key, points, response.body
 
     def take(self, points: int) -> list[dict[str, Any]]:
-        """Debit the model: soonest-expiring lots first, each emptied before the next; empty lots leave."""
+        """Debit the model: soonest-expiring lots first, each emptied before the next; empty lots
+        leave (a later purchase of their day starts a new lot). Returns the ledger's movements."""
         takes = []
         needed = points
         for lot in self.spend_order():
             if needed == 0:
                 break
             taken = min(lot.remaining, needed)
-            takes.append({"lotId": lot.lot_id, "points": taken, "expiresAt": lot.expires_at})
+            takes.append(lot.movement(taken))
             lot.remaining -= taken
             needed -= taken
         assert needed == 0
@@ -247,17 +279,29 @@ class PointsModel(RuleBasedStateMachine):
 
     @invariant()
     def the_balance_is_the_model_balance(self) -> None:
-        """Then GET balance shows the model's balance, never negative, and its upcoming expiries
-        add up to it per expiry instant."""
+        """Then GET balance shows the model's balance, never negative; its points per expiry month
+        are the model's, all of them; and its points per expiry instant are the model's for the
+        soonest months (whole months, at least the first: the read stops after a few pages)."""
         response = self.api.balance(self.member_id)
         assert response.status == 200, response.body
         assert response.body["available"] == self.balance >= 0
+        by_month: dict[str, int] = {}
         expiring: dict[str, int] = {}
         for lot in self.lots:
+            by_month[lot.expiry_month] = by_month.get(lot.expiry_month, 0) + lot.remaining
             expiring[lot.expires_at] = expiring.get(lot.expires_at, 0) + lot.remaining
-        assert [(row["expiresAt"], row["points"]) for row in response.body["expiring"]] == sorted(
-            expiring.items()
+        assert [(row["month"], row["points"]) for row in response.body["expiringByMonth"]] == sorted(
+            by_month.items()
         )
+        expected = sorted(expiring.items())
+        shown = [(row["expiresAt"], row["points"]) for row in response.body["expiring"]]
+        assert shown == expected[: len(shown)], "the dates shown are not the soonest ones"
+        month_of = {lot.expires_at: lot.expiry_month for lot in self.lots}
+        if expected:
+            first = [row for row in expected if month_of[row[0]] == month_of[expected[0][0]]]
+            assert shown[: len(first)] == first, "the soonest expiry month is not shown whole"
+        if 0 < len(shown) < len(expected):
+            assert month_of[expected[len(shown)][0]] != month_of[shown[-1][0]], "a month is cut in two"
         for row in response.body["expiring"]:  # the last Paris day the points can be used
             last_day = datetime.fromisoformat(row["expiresAt"]) - timedelta(microseconds=1)
             assert row["date"] == last_day.astimezone(PARIS).date().isoformat(), row
@@ -281,11 +325,23 @@ class PointsModel(RuleBasedStateMachine):
 
     @invariant()
     def the_wallet_counter_and_its_lots_agree_with_the_model(self) -> None:
-        """Then the stored wallet's counter is the model balance, and its lots (as domain objects)
-        are the model's lots."""
+        """Then the stored wallet's counter is the model balance, its page directory gives each
+        page the points its lots hold, its next expiry is the soonest of the model's lots, and its
+        lots (as domain objects) are the model's lots."""
         snapshot = read_wallet(self.member_id, consistent=True)
-        assert snapshot.wallet is not None
+        assert snapshot is not None
+        assert snapshot.complete
         assert snapshot.wallet.available == self.balance
+        assert dict(snapshot.wallet.pages) == {
+            page.key: sum(lot.remaining for lot in page.lots.values()) for page in snapshot.pages
+        }
+        # (and, for each page, the day of month of its soonest expiry: the lot ids start with it)
+        assert dict(snapshot.wallet.first_days) == {
+            page.key: min(int(lot_id[6:8]) for lot_id in page.lots) for page in snapshot.pages
+        }
+        soonest = min((lot.expires_at for lot in self.lots), default=None)
+        next_expiry = snapshot.wallet.next_expiry_at
+        assert (format_instant(next_expiry) if next_expiry else None) == soonest
         stored = sorted(
             (lot.lot_id, lot.remaining, format_instant(lot.expires_at), format_instant(lot.earned_at))
             for lot in snapshot.lots()
