@@ -80,7 +80,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "RedeemFunction": {
         "dir": "redeem",
         "routes": {("POST", "/members/{memberId}/redemptions")},
-        "table_actions": {"Query", "PutItem", "UpdateItem", "DeleteItem"},
+        "table_actions": {"Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"},
         "reads_rules": True,
     },
     "OpenApiFunction": {

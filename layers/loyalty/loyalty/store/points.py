@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from loyalty.domain.earning import Purchase, quote_points
-from loyalty.domain.errors import AlreadyCredited, IdempotencyMismatch, MemberNotFound
+from loyalty.domain.errors import AlreadyCredited, IdempotencyMismatch, InsufficientPoints, MemberNotFound
 from loyalty.domain.ledger import Actor, EntryType
 from loyalty.domain.movements import check_purchase_time, credit_purchase, debit_points
 from loyalty.domain.rules import ProgramRules
@@ -171,6 +171,20 @@ def _due(member_id: str, wallet: WalletState, now: datetime) -> int:
 # ---- redeem
 
 
+def _request_record(
+    member_id: str, operation: str, idempotency_key: str, now: datetime
+) -> RequestRecordItem | None:
+    """This request's own record, if it is live (read only when a refusal is about to be answered)."""
+    bind()
+    try:
+        record = RequestRecordItem.get(
+            keys.member_pk(member_id), keys.request_sk(operation, idempotency_key), consistent_read=True
+        )
+    except RequestRecordItem.DoesNotExist:
+        return None
+    return record if is_live(record.ttl, now) else None
+
+
 def redeem(
     member_id: str,
     points: int,
@@ -219,6 +233,12 @@ def redeem(
                 break
             except NeedMorePages:
                 read = read_on(read)
+            except InsufficientPoints:
+                # A retry of an older request is answered by its record, not by today's balance.
+                stored = _request_record(member_id, REDEEM, idempotency_key, now)
+                if stored is None:
+                    raise
+                return replayed(RedeemResult, stored.request_hash, stored.result, request_hash, mismatch)
         result = RedeemResult(
             redemption_id=debit.change.entry.entry_id,
             points=points,
@@ -239,9 +259,9 @@ def redeem(
         try:
             transaction.commit()
         except TransactionCancelled as cancelled:
-            stored = cancelled.failed.get(request_part(member_id))
-            if stored is not None:
-                record = RequestRecordItem.from_raw_data(stored)
+            raw = cancelled.failed.get(request_part(member_id))
+            if raw is not None:
+                record = RequestRecordItem.from_raw_data(raw)
                 return replayed(RedeemResult, record.request_hash, record.result, request_hash, mismatch)
             continue  # a concurrent movement: the next read tells
         return result
