@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run test test-scale setup lint typecheck template-check unit integration bench openapi clean
+.PHONY: run test test-scale setup lint typecheck template-check unit integration bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
@@ -60,6 +60,10 @@ integration: setup
 
 bench: setup
 	$(PY) -m bench
+
+# A business card at full scale (30 purchases a day for two years, both policies side by side: ~6 min).
+bench-card: setup
+	$(PY) -m bench.business_card $(ARGS)
 
 openapi: $(VENV)/.installed
 	$(PY) -m devtools.openapi_export
