@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -165,3 +166,37 @@ def test_no_writer_erases_an_attribute_it_does_not_own(api: Api, table: Any, enr
     assert len([item for item in survivors if item["sk"].startswith("WALLET#LOTS#")]) == 1
     assert [item["sk"] for item in survivors if item.get("ownedByAnother") != "keep me"] == []
     assert len(lots_of(api, enrolled)) == 2
+
+
+def test_a_redemption_too_large_to_copy_into_its_records_is_replayed_from_its_ledger_entry(
+    table: Any, member_id: str
+) -> None:
+    # Given a member holding 40 lots (one purchase a day for 40 days)
+    rules = rules_with({"policy": "rolling", "months": 24, "endOfMonth": False})
+    start = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    profile = {"email": "big@example.com", "name": None, "locale": "en", "emailOptIn": False}
+    members.enrol_or_update(member_id, profile, actor=PARTNER, now=start)
+    for day in range(40):
+        at = start + timedelta(days=day)
+        purchase = Purchase(Decimal("10"), "EUR", at, "store")
+        points.earn(member_id, f"{member_id}-{day}", purchase, actor=PARTNER, rules=rules, now=at)
+    now = start + timedelta(days=41)
+    member = Actor("member", member_id)
+
+    # When it redeems everything (40 lots taken: a result of ~3 KB)
+    first = points.redeem(member_id, 400, idempotency_key="all", actor=member, rules=rules, now=now)
+
+    # Then its records point at the ledger entry instead of copying the result
+    last = table.get_item(Key={"pk": f"MEMBER#{member_id}", "sk": "WALLET#LAST"}, ConsistentRead=True)["Item"]
+    assert "result" not in last
+    assert int(last["sequence"]) == 41
+
+    # And a retry gets the same result, as the last request and after another request
+    again = points.redeem(member_id, 400, idempotency_key="all", actor=member, rules=rules, now=now)
+    assert again == replace(first, replayed=True)
+    purchase = Purchase(Decimal("5"), "EUR", now, "store")
+    points.earn(member_id, f"{member_id}-later", purchase, actor=PARTNER, rules=rules, now=now)
+    points.redeem(member_id, 5, idempotency_key="small", actor=member, rules=rules, now=now)
+    later = points.redeem(member_id, 400, idempotency_key="all", actor=member, rules=rules, now=now)
+    assert later == replace(first, replayed=True)
+    assert len(first.lots) == 40

@@ -134,7 +134,10 @@ class RequestRecordItem(TableItem, discriminator="request"):
     member_id = UnicodeAttribute(attr_name="memberId")
     request_id = UnicodeAttribute(attr_name="requestId")
     request_hash = UnicodeAttribute(attr_name="requestHash")
-    result = UnicodeAttribute()
+    # The result as JSON; absent when large (a redemption of hundreds of lots): the ledger entry
+    # of `sequence` holds it, so the record, read by every movement as the last request, stays small.
+    result = UnicodeAttribute(null=True)
+    sequence = NumberAttribute(null=True)
     created_at = InstantAttribute(attr_name="createdAt")
     ttl = NumberAttribute()
 

@@ -36,6 +36,10 @@ from loyalty.store.models import (
 from loyalty.store.transact import Transaction
 from loyalty.store.wallet import directory_entry, lot_to_map
 
+# A result longer than this is not copied into the request records: the ledger entry of the same
+# movement holds it (a redemption of 700 lots would make a 60 KB record, read by every movement).
+MAX_INLINE_RESULT = 1_000
+
 
 def attempts() -> Iterator[int]:
     """Attempt numbers, sleeping a jittered, growing pause before each retry; a member's
@@ -196,6 +200,7 @@ def render_request(
     idempotency_key: str,
     request_hash: str,
     result: str,
+    sequence: int,
     now: datetime,
 ) -> None:
     """The request record under its own key (new, or past its ttl: else the stored one comes
@@ -206,7 +211,8 @@ def render_request(
         "member_id": member_id,
         "request_id": keys.request_id(operation, idempotency_key),
         "request_hash": request_hash,
-        "result": result,
+        "result": result if len(result) <= MAX_INLINE_RESULT else None,
+        "sequence": sequence,
         "created_at": now,
         "ttl": expires,
     }
@@ -222,6 +228,11 @@ def render_request(
         RequestRecordItem(pk, keys.last_request_sk()),
         [
             RequestRecordItem.kind.set(RequestRecordItem),
-            *(getattr(RequestRecordItem, name).set(value) for name, value in fields.items()),
+            *(
+                getattr(RequestRecordItem, name).set(value)
+                if value is not None
+                else getattr(RequestRecordItem, name).remove()
+                for name, value in fields.items()
+            ),
         ],
     )

@@ -16,7 +16,14 @@ from loyalty.domain.rules import ProgramRules
 from loyalty.domain.wallet import LotPage, NeedMorePages, WalletState, due_points
 from loyalty.ids import new_id
 from loyalty.store import keys
-from loyalty.store.models import PurchaseGuardItem, RequestRecordItem, TableItem, WalletItem, bind
+from loyalty.store.models import (
+    LedgerEntryItem,
+    PurchaseGuardItem,
+    RequestRecordItem,
+    TableItem,
+    WalletItem,
+    bind,
+)
 from loyalty.store.movement import attempts, page_part, render_change, render_request, request_part
 from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, is_live, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
@@ -171,6 +178,30 @@ def _due(member_id: str, wallet: WalletState, now: datetime) -> int:
 # ---- redeem
 
 
+def _replayed_redemption(
+    member_id: str, record: RequestRecordItem, request_hash: str, mismatch: IdempotencyMismatch
+) -> RedeemResult:
+    """The original result of a redemption: from its record, or, when it was too large to copy
+    there, from the movement's ledger entry (one more read)."""
+    if record.request_hash != request_hash:
+        raise mismatch
+    if record.result is not None:
+        return replayed(RedeemResult, record.request_hash, record.result, request_hash, mismatch)
+    entry = LedgerEntryItem.get(
+        keys.member_pk(member_id), keys.ledger_sk(int(record.sequence)), consistent_read=True
+    )
+    return RedeemResult(
+        redemption_id=entry.entry_id,
+        points=-int(entry.points),
+        balance=int(entry.balance_after),
+        lots=tuple(
+            LotTaken(lot.lot_id, int(lot.points), format_instant(lot.expires_at) if lot.expires_at else None)
+            for lot in entry.lots
+        ),
+        replayed=True,
+    )
+
+
 def _request_record(
     member_id: str, operation: str, idempotency_key: str, now: datetime
 ) -> RequestRecordItem | None:
@@ -213,7 +244,7 @@ def redeem(
         read = read_member(member_id, consistent=True)
         last = read.last_request
         if last is not None and last.request_id == request_id and is_live(last.ttl, now):
-            return replayed(RedeemResult, last.request_hash, last.result, request_hash, mismatch)
+            return _replayed_redemption(member_id, last, request_hash, mismatch)
         while True:
             snapshot = read.snapshot()
             if snapshot is None:
@@ -238,7 +269,7 @@ def redeem(
                 stored = _request_record(member_id, REDEEM, idempotency_key, now)
                 if stored is None:
                     raise
-                return replayed(RedeemResult, stored.request_hash, stored.result, request_hash, mismatch)
+                return _replayed_redemption(member_id, stored, request_hash, mismatch)
         result = RedeemResult(
             redemption_id=debit.change.entry.entry_id,
             points=points,
@@ -254,6 +285,7 @@ def redeem(
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             result=result.to_json(),
+            sequence=debit.change.sequence,
             now=now,
         )
         try:
@@ -262,7 +294,7 @@ def redeem(
             raw = cancelled.failed.get(request_part(member_id))
             if raw is not None:
                 record = RequestRecordItem.from_raw_data(raw)
-                return replayed(RedeemResult, record.request_hash, record.result, request_hash, mismatch)
+                return _replayed_redemption(member_id, record, request_hash, mismatch)
             continue  # a concurrent movement: the next read tells
         return result
     raise AssertionError("unreachable: attempts() raises when exhausted")
