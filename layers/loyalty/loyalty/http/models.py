@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -172,9 +173,16 @@ class LedgerResponse(Body):
 # ---- earn
 
 
+# RFC 3339 `date-time` (SPEC §5: instants are RFC 3339 with an offset), ASCII digits only: no
+# epoch numbers, week dates or other forms a general ISO 8601 parser would also take.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def _iso_text(value: object) -> object:
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date-time with a UTC offset, e.g. 2026-11-20T17:42:10+01:00")
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-20T17:42:10+01:00")
     return value
 
 
@@ -182,7 +190,8 @@ class EarnRequest(Body):
     transaction_id: Annotated[
         str, Field(pattern=IDENTIFIER, description="the purchase's id, unique program-wide")
     ]
-    amount: Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,4})?$", examples=["42.50"])]
+    # ASCII digits only: a regex `\d` would also take Arabic-Indic or full-width digits as money.
+    amount: Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$", examples=["42.50"])]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
     occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
     channel: Literal["store", "online"]
