@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
@@ -33,3 +36,21 @@ def count_refusal(code: str) -> None:
         metrics.add_metric(name=code, unit=MetricUnit.Count, value=1)
     except Exception:
         logger.exception("could not record a refusal metric")
+
+
+def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Publish the request's metrics after the handler, like Powertools' `log_metrics`, except that
+    a failure to publish (a missing namespace, a bad dimension) is logged, never raised: by then
+    the movement is committed and its response must reach the caller."""
+
+    @functools.wraps(handler)
+    def handle(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            try:
+                metrics.flush_metrics()
+            except Exception:
+                logger.exception("could not publish the request's metrics")
+
+    return handle
