@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -10,12 +11,40 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from loyalty.http.body import BadBody, checked_body, has_body
 from loyalty.http.errors import register_error_handlers
-from loyalty.http.identity import Caller, caller_from_event
+from loyalty.http.identity import Caller, Unauthenticated, caller_from_event
 from loyalty.settings import settings
 
 if TYPE_CHECKING:
     from loyalty.domain.rules import ProgramRules
+
+
+class LoyaltyResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver, with the request body checked before any route sees it:
+    first the caller's identity (SPEC §5: identity before the body), then `checked_body`."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if has_body(event):
+            try:
+                caller_from_event(dict(event), in_lambda=settings().running_in_lambda)
+                event = {**event, "body": checked_body(event), "isBase64Encoded": False}
+            except Unauthenticated as error:
+                return refusal(401, "unauthenticated", str(error))
+            except BadBody as error:
+                return refusal(error.status, error.code, error.message)
+        return super().resolve(event, context)
+
+
+def refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    """An error answered before routing, shaped as the resolver shapes every response."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+        "cookies": [],
+    }
 
 
 def build_resolver(*routers: APIGatewayHttpRouter, validation: bool = True) -> APIGatewayHttpResolver:
@@ -27,9 +56,9 @@ def build_resolver(*routers: APIGatewayHttpRouter, validation: bool = True) -> A
     """
     if validation:
         # A response that fails its own model is our bug: a 500, never a 422 blamed on the caller.
-        app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+        app = LoyaltyResolver(enable_validation=True, response_validation_error_http_code=500)
     else:
-        app = APIGatewayHttpResolver()
+        app = LoyaltyResolver()
     register_error_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -73,7 +102,9 @@ def movement_response(status_code: int, body: Any, *, replayed: bool) -> Respons
 def errors(*statuses: int) -> dict[int, Any]:
     """OpenAPI entries for the error statuses a route really returns (503 always: every route reads)."""
     described = {
-        400: "malformed request (invalid JSON, bad cursor)",
+        400: "malformed request: a body that is not JSON, not UTF-8 or not base64, nests too deeply, "
+        "repeats a key or holds a huge integer",
+        415: "the body is not application/json in UTF-8",
         401: "no verified identity",
         403: "the caller may not do this on this member",
         404: "unknown member",

@@ -26,7 +26,7 @@ router = APIGatewayHttpRouter()
     "(header `Idempotent-Replayed: true`); another request with the same `transactionId` is a 409.",
     responses={
         **success(201, "points credited", EarnResponse),
-        **errors(400, 401, 403, 404, 409, 422),
+        **errors(400, 401, 403, 404, 409, 415, 422),
     },
     tags=["points"],
 )

@@ -38,7 +38,7 @@ def member_body(profile: Profile, available: int) -> dict[str, Any]:
     responses={
         **success(200, "profile updated", MemberResponse),
         **success(201, "member enrolled", MemberResponse),
-        **errors(400, 401, 403, 422),
+        **errors(400, 401, 403, 415, 422),
     },
     tags=["members"],
 )

@@ -33,7 +33,7 @@ IdempotencyKey = Annotated[
     summary="Redeem points (the member, or a partner at the till)",
     responses={
         **success(201, "points redeemed", RedeemResponse),
-        **errors(400, 401, 403, 404, 409, 422),
+        **errors(400, 401, 403, 404, 409, 415, 422),
     },
     tags=["points"],
 )
