@@ -297,6 +297,13 @@ PROFILE_CASES = [
     pytest.param({"locale": "FR"}, "locale", id="locale-upper-case"),
     pytest.param({"name": ""}, "name", id="name-empty"),
     pytest.param({"name": "n" * 201}, "name", id="name-too-long"),
+    pytest.param({"name": "Eve\r\nBcc: all@example.com"}, "name", id="name-with-crlf"),
+    pytest.param({"name": "Eve\x00"}, "name", id="name-with-nul"),
+    pytest.param({"name": "Eve\u202egnp.exe"}, "name", id="name-with-right-to-left-override"),
+    pytest.param({"name": "Eve\u2066x\u2069"}, "name", id="name-with-bidi-isolate"),
+    pytest.param({"name": "Eve\x1b[31m"}, "name", id="name-with-escape"),
+    pytest.param({"email": "eve\u202e@example.com"}, "email", id="email-with-right-to-left-override"),
+    pytest.param({"email": "eve@example.com\x00"}, "email", id="email-with-nul"),
     pytest.param({"emailOptIn": "maybe"}, "emailOptIn", id="emailOptIn-not-a-boolean"),
     pytest.param({"nickname": "Ada"}, "nickname", id="unknown-extra-field"),
 ]
@@ -341,3 +348,20 @@ def test_a_ledger_cursor_longer_than_512_characters_is_refused(api: Api, enrolle
     )
 
     assert_names(response, "cursor")
+
+
+def test_a_profile_name_is_stored_in_nfc_and_may_use_joiners(api: Api, member_id: str) -> None:
+    # Given a name typed with a combining accent, and a family emoji (joined by ZWJ)
+    decomposed = "Le\u0301a \U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+    # When the member enrols with it
+    response = api.call(
+        "PUT",
+        f"/members/{member_id}",
+        identity=PARTNER,
+        body={"email": "lea@example.com", "name": decomposed},
+    )
+
+    # Then it is accepted and stored composed (NFC), joiners kept
+    assert response.status == 201
+    assert response.body["name"] == "L\u00e9a \U0001f468\u200d\U0001f469\u200d\U0001f467"

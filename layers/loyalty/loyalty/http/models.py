@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -59,9 +60,30 @@ class ErrorResponse(Body):
 # ---- members
 
 
+# Characters a profile field may not hold: controls (CR/LF would reach email headers, NUL and
+# the like break the systems downstream) and the bidirectional controls that make text display
+# other than it reads. Joiners (ZWJ, ZWNJ) stay: emoji sequences and several scripts need them.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _plain_text(value: object) -> object:
+    """Member-entered text, normalised to NFC, without control or bidirectional characters."""
+    if not isinstance(value, str):
+        return value
+    for character in value:
+        if unicodedata.category(character) == "Cc" or character in _BIDI_CONTROLS:
+            raise ValueError(f"must not contain control or bidirectional characters (U+{ord(character):04X})")
+    return unicodedata.normalize("NFC", value)
+
+
+PlainText = BeforeValidator(_plain_text)
+
+
 class ProfileRequest(Body):
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """A profile: text fields are NFC-normalised and refuse control and bidirectional characters."""
+
+    email: Annotated[str, PlainText, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    name: Annotated[str, PlainText, Field(min_length=1, max_length=200)] | None = None
     locale: Literal["fr", "en"] = "en"
     email_opt_in: StrictBool = False
 
