@@ -127,3 +127,29 @@ def test_a_json_content_type_with_utf8_charset_is_accepted(api: Api, enrolled: s
     body = purchase_json(f"tx-{uuid.uuid4().hex}")
     response = send_earn(api, enrolled, body, content_type="application/json; charset=UTF-8")
     assert response.status == 201
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [Identity.member("someone-else"), Identity.support("agent-1")],
+    ids=["another-member", "a-support-agent"],
+)
+def test_a_caller_without_the_right_gets_403_before_its_body_is_read(
+    api: Api, enrolled: str, identity: Identity
+) -> None:
+    # Given a caller who may not report purchases for this member, and a body that is not JSON
+    # When it posts, Then it is told it may not, whatever the body (SPEC §5: rights first)
+    response = send_earn(api, enrolled, '{"amount": ', identity=identity)
+    assert (response.status, response.error_code) == (403, "forbidden")
+
+
+def test_a_member_redeeming_for_another_member_gets_403_before_validation(api: Api, enrolled: str) -> None:
+    path = f"/members/{enrolled}/redemptions"
+    response = api.call(
+        "POST",
+        path,
+        identity=Identity.member("someone-else"),
+        body={"points": "not a number"},
+        headers={"idempotency-key": "k-1"},
+    )
+    assert (response.status, response.error_code) == (403, "forbidden")

@@ -60,6 +60,29 @@ class Caller:
         return Actor("member", self.subject) if self.is_self(member_id) else self.actor
 
 
+@dataclass(frozen=True)
+class Rights:
+    """Who may call a route on a member: the member itself (unless `self_allowed` is False) or
+    any caller holding one of `roles`."""
+
+    roles: tuple[Role, ...]
+    self_allowed: bool = True
+
+    def check(self, caller: Caller, member_id: str | None) -> None:
+        caller.require(member_id, *self.roles, self_allowed=self.self_allowed)
+
+
+# Route key ("POST /members/{memberId}/earn") -> its rights, for the routes that take a body: the
+# resolver checks them before reading the body (SPEC §5: identity and rights come first).
+ROUTE_RIGHTS: dict[str, Rights] = {}
+
+
+def route_rights(route_key: str, rights: Rights) -> Rights:
+    """Declare a route's rights once: the route checks them, and so does the resolver, early."""
+    ROUTE_RIGHTS[route_key] = rights
+    return rights
+
+
 def _groups(value: Any) -> set[str]:
     """`cognito:groups` as a list, or as HTTP API passes it: a string such as "[support finance]"."""
     if isinstance(value, str):

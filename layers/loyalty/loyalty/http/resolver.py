@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.http.body import BadBody, checked_body, has_body
 from loyalty.http.errors import register_error_handlers
-from loyalty.http.identity import Caller, Unauthenticated, caller_from_event
+from loyalty.http.identity import ROUTE_RIGHTS, Caller, Forbidden, Unauthenticated, caller_from_event
 from loyalty.settings import settings
 
 if TYPE_CHECKING:
@@ -22,15 +22,21 @@ if TYPE_CHECKING:
 
 class LoyaltyResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver, with the request body checked before any route sees it:
-    first the caller's identity (SPEC §5: identity before the body), then `checked_body`."""
+    first the caller's identity and its rights on the route (SPEC §5: identity and rights before
+    the body), then `checked_body`."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         if has_body(event):
             try:
-                caller_from_event(dict(event), in_lambda=settings().running_in_lambda)
+                caller = caller_from_event(dict(event), in_lambda=settings().running_in_lambda)
+                rights = ROUTE_RIGHTS.get(str(event.get("routeKey")))
+                if rights is not None:
+                    rights.check(caller, (event.get("pathParameters") or {}).get("memberId"))
                 event = {**event, "body": checked_body(event), "isBase64Encoded": False}
             except Unauthenticated as error:
                 return refusal(401, "unauthenticated", str(error))
+            except Forbidden as error:
+                return refusal(403, "forbidden", str(error))
             except BadBody as error:
                 return refusal(error.status, error.code, error.message)
         return super().resolve(event, context)

@@ -10,13 +10,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
 from loyalty.domain.earning import Purchase
-from loyalty.http.identity import Role
+from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import EarnRequest, EarnResponse, MemberIdPath
 from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
 from loyalty.http.telemetry import count_movement
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
+RIGHTS = route_rights("POST /members/{memberId}/earn", Rights((Role.PARTNER,), self_allowed=False))
 
 
 @router.post(
@@ -32,7 +33,7 @@ router = APIGatewayHttpRouter()
 )
 def post_earn(member_id: MemberIdPath, body: EarnRequest) -> Response[Any]:
     caller = current_caller(router)
-    caller.require(member_id, Role.PARTNER, self_allowed=False)
+    RIGHTS.check(caller, member_id)
     purchase = Purchase(
         amount=Decimal(body.amount),
         currency=body.currency,

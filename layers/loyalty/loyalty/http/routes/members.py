@@ -8,13 +8,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
-from loyalty.http.identity import Role
+from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import BalanceSummary, MemberIdPath, MemberResponse, ProfileRequest
 from loyalty.http.resolver import current_caller, errors, json_response, success
 from loyalty.store import members
 from loyalty.store.members import Profile
 
 router = APIGatewayHttpRouter()
+ENROL_RIGHTS = route_rights("PUT /members/{memberId}", Rights((Role.PARTNER,)))
 
 
 def member_body(profile: Profile, available: int) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def member_body(profile: Profile, available: int) -> dict[str, Any]:
 )
 def put_member(member_id: MemberIdPath, body: ProfileRequest) -> Response[Any]:
     caller = current_caller(router)
-    caller.require(member_id, Role.PARTNER)
+    ENROL_RIGHTS.check(caller, member_id)
     now = utcnow()
     fields = body.model_dump(by_alias=True)
     profile, created = members.enrol_or_update(member_id, fields, actor=caller.acting_as(member_id), now=now)

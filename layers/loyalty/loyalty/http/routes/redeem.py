@@ -10,13 +10,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
 from loyalty.domain.errors import InvalidRequest
-from loyalty.http.identity import Role
+from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import LotMovement, MemberIdPath, RedeemRequest, RedeemResponse
 from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
 from loyalty.http.telemetry import count_movement
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
+RIGHTS = route_rights("POST /members/{memberId}/redemptions", Rights((Role.PARTNER,)))
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -41,7 +42,7 @@ def post_redemption(
     member_id: MemberIdPath, body: RedeemRequest, idempotency_key: IdempotencyKey
 ) -> Response[Any]:
     caller = current_caller(router)
-    caller.require(member_id, Role.PARTNER)
+    RIGHTS.check(caller, member_id)
     if body.points is None:
         raise InvalidRequest("points", "is required")
     result = points.redeem(
