@@ -456,15 +456,32 @@ def _http_response(result: Any) -> Response:
 # --- the HTTP server ----------------------------------------------------------------------------
 
 
+# API Gateway's HTTP API takes request bodies up to 10 MB.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class _BadFraming(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _LocalServer
     protocol_version = "HTTP/1.1"
     server_version = "loyalty-local"
 
+    # A client that announces more bytes than it sends is answered 408, not waited for forever.
+    timeout = 10
+
     def _dispatch(self) -> None:
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self._read_body()
+        except _BadFraming as refused:
+            self._refuse(refused.status, refused.code, str(refused))
+            return
         response = self.server.app.handle(
             self.command, self.path, self.headers.items(), body, source_ip=self.client_address[0]
         )
@@ -481,6 +498,68 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.info("%s %s -> %d%s %.0f ms", self.command, self.path, response.status, via, elapsed)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def _read_body(self) -> bytes:
+        """The request body, framed as HTTP/1.1 says, or `_BadFraming`: a length that is not a
+        number, two framings at once (the ground of request smuggling), a body over the API's
+        limit, or fewer bytes than announced. Chunked bodies are read whole, never left on the
+        connection to be taken for the next request."""
+        lengths = self.headers.get_all("Content-Length") or []
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        if encodings and lengths:
+            raise _BadFraming(400, "bad_request", "Content-Length and Transfer-Encoding together")
+        if encodings:
+            if [value.strip().lower() for value in encodings] != ["chunked"]:
+                raise _BadFraming(501, "not_implemented", "only the chunked transfer coding is supported")
+            return self._read_chunked()
+        if not lengths:
+            return b""
+        if len(set(lengths)) != 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
+            raise _BadFraming(400, "bad_request", "Content-Length is not one decimal number")
+        length = int(lengths[0])
+        if length > MAX_BODY_BYTES:
+            raise _BadFraming(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+        return self._read_exactly(length)
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise _BadFraming(400, "bad_request", "a chunk size is not a hexadecimal number") from None
+            if size < 0 or len(body) + size > MAX_BODY_BYTES:
+                raise _BadFraming(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+            if size == 0:
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields: not used
+                return bytes(body)
+            body += self._read_exactly(size)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadFraming(400, "bad_request", "a chunk does not end with CRLF")
+
+    def _read_exactly(self, length: int) -> bytes:
+        try:
+            data = self.rfile.read(length)
+        except TimeoutError:
+            raise _BadFraming(408, "request_timeout", "the body ended before its announced length") from None
+        if len(data) != length:
+            raise _BadFraming(400, "bad_request", "the body ended before its announced length")
+        return data
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer a request the server cannot frame, and close: what follows on the connection
+        cannot be trusted to start a request."""
+        payload = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+        log.info("%s %s -> %d (%s)", self.command, self.path, status, message)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 
 from devtools.identity import DEV_ISSUER
-from devtools.local import LocalApp, make_server
+from devtools.local import LocalApp, _RequestHandler, make_server
 from devtools.template import load_template
 
 TEMPLATE = """\
@@ -283,3 +286,71 @@ def test_given_missing_handler_files_when_starting_then_they_are_reported(tmp_pa
 
     assert len(missing) == 5
     assert missing[0].startswith("BinaryFunction (functions/binary/app.py)")
+
+
+# ---- request framing: what a hostile client sends on the wire (issue #6)
+
+
+def raw_exchange(base_url: str, data: bytes, *, read_for: float = 5.0) -> bytes:
+    """Send `data` on one connection and return everything the server answers until it closes
+    the connection or stays silent for a moment."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=read_for) as connection:
+        connection.sendall(data)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := connection.recv(65536):
+                received += chunk
+        return received
+
+
+def statuses(answer: bytes) -> list[int]:
+    """The status of every response in `answer` (a response may follow a body without a newline)."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
+
+
+POST_HEAD = b"POST /members/m1/earn HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+GET_PUBLIC = b"GET /public HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def test_a_chunked_body_is_read_whole_and_the_next_request_stays_a_request(base_url: str) -> None:
+    # Given a chunked POST, followed on the same connection by a GET
+    chunked = b'Transfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'
+    answer = raw_exchange(base_url, POST_HEAD + chunked + GET_PUBLIC, read_for=2)
+
+    # Then the function got the whole body, and the GET was answered as a request of its own
+    assert statuses(answer) == [200, 200]
+    first = answer.split(b"\r\n\r\n", 1)[1]
+    assert b'"body": "{\\"a\\":1}"' in first
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (b"Content-Length: -1\r\n", 400),
+        (b"Content-Length: abc\r\n", 400),
+        (b"Content-Length: 5\r\nContent-Length: 6\r\n", 400),
+        (b"Content-Length: 7\r\nTransfer-Encoding: chunked\r\n", 400),
+        (b"Transfer-Encoding: gzip\r\n", 501),
+        (b"Content-Length: 20000000\r\n", 413),
+    ],
+    ids=["negative-length", "non-numeric-length", "two-lengths", "length-and-chunked", "gzip", "too-large"],
+)
+def test_a_body_the_server_cannot_frame_is_refused_and_the_connection_closed(
+    base_url: str, headers: bytes, status: int
+) -> None:
+    # When the framing is bad, and another request follows on the connection
+    answer = raw_exchange(base_url, POST_HEAD + headers + b'\r\n{"a":1}' + GET_PUBLIC)
+
+    # Then only the refusal comes back: nothing after it is taken for a request
+    assert statuses(answer) == [status]
+    assert b"Connection: close" in answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"]
+
+
+def test_a_body_shorter_than_announced_is_answered_408_not_waited_for(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_RequestHandler, "timeout", 1)
+    answer = raw_exchange(base_url, POST_HEAD + b'Content-Length: 100\r\n\r\n{"a":1}', read_for=5)
+    assert statuses(answer) == [408]
