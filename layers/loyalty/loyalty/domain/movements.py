@@ -23,9 +23,12 @@ from loyalty.domain.wallet import (
     NeedMorePages,
     Snapshot,
     WalletState,
+    bucket_of_page,
     due_points,
     expiry_day_of_lot,
     expiry_month,
+    follows_wallet_expiry,
+    is_dated_page,
     issue_month_of_lot,
     lot_id_for,
     next_expiry,
@@ -194,7 +197,9 @@ def credit_purchase(
         actor=actor,
         reason="purchase",
         rules_version=quote.rules_version,
-        lots=(LotMovement(lot_id, quote.points, expiry, key.split("/")[1], expiry_month(expiry, tz)),)
+        lots=(
+            LotMovement(lot_id, quote.points, expiry, issue_month_of_lot(lot_id), expiry_month(expiry, tz)),
+        )
         if lot is not None
         else (),
         details={
@@ -231,8 +236,8 @@ def _next_expiry_after_credit(
     candidates = [wallet.next_expiry_at]
     if bucket != ACTIVITY_BUCKET:
         candidates.append(expiry)
-    if any(key.startswith(ACTIVITY_BUCKET) and points for key, points in directory.items()):
-        dated = any(not key.startswith(("ACTIVITY", "NEVER")) for key in directory)
+    if any(bucket_of_page(key) == ACTIVITY_BUCKET and points for key, points in directory.items()):
+        dated = any(is_dated_page(key) for key in directory)
         # Activity moved every undated lot's expiry: with no dated lot, it is the next expiry.
         candidates = [activity_expiry] if not dated else [*candidates, activity_expiry]
     return min((moment for moment in candidates if moment is not None), default=None)
@@ -297,7 +302,7 @@ def debit_points(
             rules, earned_at=now, enrolled_at=wallet.enrolled_at, last_activity_at=activity_at
         )
     upcoming = [
-        replace(lot, expires_at=activity_expiry) if lot.lot_id.startswith("activity") else lot
+        replace(lot, expires_at=activity_expiry) if follows_wallet_expiry(lot.lot_id) else lot
         for lot in upcoming
     ]
     tz = rules.tz

@@ -58,6 +58,15 @@ def bucket_of_lot(lot_id: str) -> str:
     return bucket_of_page(page_key_of_lot(lot_id))
 
 
+def follows_wallet_expiry(lot_id: str) -> bool:
+    """An ACTIVITY lot has no expiry of its own: it expires when the wallet's activity says."""
+    return bucket_of_lot(lot_id) == ACTIVITY_BUCKET
+
+
+def is_dated_page(key: str) -> bool:
+    return bucket_of_page(key) not in _UNDATED
+
+
 def expiry_day_of_lot(lot_id: str) -> int | None:
     """The day of month of a dated lot's expiry date (its id starts with it); None if undated."""
     head = lot_id.split("-", 1)[0]
@@ -182,16 +191,12 @@ def due_points(snapshot: Snapshot, now: datetime) -> int:
     return due
 
 
-def live_balance(snapshot: Snapshot, now: datetime) -> int:
-    return snapshot.wallet.available - due_points(snapshot, now)
-
-
 def expiring_by_month(wallet: WalletState) -> list[tuple[str, int]]:
     """Points per expiry month (`YYYY-MM`), soonest first, from the page directory alone."""
     totals: dict[str, int] = {}
     for key, points in wallet.pages.items():
-        bucket = bucket_of_page(key)
-        if bucket not in _UNDATED and points:
+        if is_dated_page(key) and points:
+            bucket = bucket_of_page(key)
             totals[bucket] = totals.get(bucket, 0) + points
     return sorted(totals.items())
 

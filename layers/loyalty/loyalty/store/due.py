@@ -6,14 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from loyalty.settings import settings
 from loyalty.store import keys
 from loyalty.store.models import WalletItem, bind
 from loyalty.timefmt import format_instant
-
-
-def shards() -> range:
-    return range(settings().expiry_shards)
 
 
 def members_due(as_of: datetime, shard: int) -> Iterator[str]:

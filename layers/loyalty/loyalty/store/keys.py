@@ -28,7 +28,6 @@ WALLET = "WALLET"
 LAST_REQUEST = "WALLET#LAST"
 LOT_PAGE_PREFIX = "WALLET#LOTS#"
 PURCHASE = "PURCHASE"
-CLAIM = "CLAIM"
 # Sorts after every character the keys above use: the inclusive upper end of a prefix's range.
 END = "~"
 
@@ -86,16 +85,8 @@ def ledger_sk(sequence: int) -> str:
     return f"{LEDGER_PREFIX}{sequence:012d}"
 
 
-def is_ledger_sk(sort_key: str) -> bool:
-    return sort_key.startswith(LEDGER_PREFIX) and sort_key[len(LEDGER_PREFIX) :].isdigit()
-
-
 def purchase_pk(transaction_id: str) -> str:
     return f"PURCHASE#{transaction_id}"
-
-
-def claim_pk(claim_id: str) -> str:
-    return f"CLAIM#{claim_id}"
 
 
 # ---- the sparse index ByNextExpiry
@@ -120,14 +111,3 @@ def due_upper_bound(as_of: str) -> str:
     next expiry is at or before `as_of`, including exactly `as_of` (`"<as_of>#<member>"` sorts
     after `as_of` itself, so `<= as_of` would miss it; `$` sorts right after `#`)."""
     return f"{as_of}$"
-
-
-# ---- the sparse index ByStatus (claims)
-
-
-def claims_status_pk(status: str) -> str:
-    return f"CLAIMS#{status}"
-
-
-def claims_status_sk(created_at: str, claim_id: str) -> str:
-    return f"{created_at}#{claim_id}"

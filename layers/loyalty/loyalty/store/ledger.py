@@ -40,9 +40,10 @@ def decode_cursor(member_id: str, cursor: str) -> int:
 def ledger_page(member_id: str, *, limit: int, cursor: str | None) -> LedgerPage:
     """Up to `limit` movements, newest first, and the cursor of the next page (None at the end).
 
-    The Query's range ends at the profile, which sorts right after the ledger: an unknown
-    member is a 404 in the same call (also for a forged cursor). One item more than asked
-    tells whether another page follows.
+    The first page's range ends at the profile, which sorts right after the ledger: an unknown
+    member is a 404 in the same call. A later page that finds nothing reads the profile, so a
+    cursor forged for an unknown member is a 404 too. One item more than asked tells whether
+    another page follows.
     """
     bind()
     before = decode_cursor(member_id, cursor) if cursor else None

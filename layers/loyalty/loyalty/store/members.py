@@ -10,11 +10,10 @@ from pynamodb.exceptions import UpdateError
 
 from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.ledger import Actor
-from loyalty.domain.wallet import NeedMorePages, live_balance
 from loyalty.store import keys
 from loyalty.store.models import ActorAttribute, ProfileItem, TableItem, WalletItem, bind
 from loyalty.store.transact import Transaction, TransactionCancelled
-from loyalty.store.wallet import read_member, read_on
+from loyalty.store.wallet import read_live
 from loyalty.timefmt import format_instant
 
 PROFILE_FIELDS = {"email": "email", "name": "name", "locale": "locale", "emailOptIn": "email_opt_in"}
@@ -105,12 +104,7 @@ def _update(member_id: str, values: dict[str, Any], now: datetime) -> Profile:
 
 def profile_and_balance(member_id: str, now: datetime) -> tuple[Profile, int]:
     """The profile and the live balance, in one Query (profile, wallet and lot pages are adjacent)."""
-    read = read_member(member_id, consistent=False, with_profile=True)
-    while True:
-        snapshot = read.snapshot()
-        if read.profile is None or snapshot is None:
-            raise MemberNotFound(member_id)
-        try:
-            return Profile.of(read.profile), live_balance(snapshot, now)
-        except NeedMorePages:
-            read = read_on(read)
+    live = read_live(member_id, now, consistent=False, with_profile=True)
+    if live.read.profile is None:
+        raise MemberNotFound(member_id)
+    return Profile.of(live.read.profile), live.available

@@ -13,7 +13,7 @@ from loyalty.domain.errors import AlreadyCredited, IdempotencyMismatch, Insuffic
 from loyalty.domain.ledger import Actor, EntryType
 from loyalty.domain.movements import check_purchase_time, credit_purchase, debit_points
 from loyalty.domain.rules import ProgramRules
-from loyalty.domain.wallet import LotPage, NeedMorePages, WalletState, due_points
+from loyalty.domain.wallet import LotPage, NeedMorePages, WalletState
 from loyalty.ids import new_id
 from loyalty.store import keys
 from loyalty.store.models import (
@@ -27,7 +27,7 @@ from loyalty.store.models import (
 from loyalty.store.movement import attempts, page_part, render_change, render_request, request_part
 from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, is_live, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
-from loyalty.store.wallet import read_member, read_on, read_page, wallet_state
+from loyalty.store.wallet import read_live, read_member, read_on, read_page, wallet_state
 from loyalty.timefmt import format_instant
 
 REDEEM = "redeem"
@@ -164,15 +164,7 @@ def _due(member_id: str, wallet: WalletState, now: datetime) -> int:
     (the wallet's next expiry says so: between an expiry instant and the daily run)."""
     if wallet.next_expiry_at is None or wallet.next_expiry_at > now:
         return 0
-    read = read_member(member_id, consistent=True)
-    while True:
-        snapshot = read.snapshot()
-        if snapshot is None:
-            raise MemberNotFound(member_id)
-        try:
-            return due_points(snapshot, now)
-        except NeedMorePages:
-            read = read_on(read)
+    return read_live(member_id, now, consistent=True).due
 
 
 # ---- redeem
@@ -183,10 +175,10 @@ def _replayed_redemption(
 ) -> RedeemResult:
     """The original result of a redemption: from its record, or, when it was too large to copy
     there, from the movement's ledger entry (one more read)."""
-    if record.request_hash != request_hash:
-        raise mismatch
     if record.result is not None:
         return replayed(RedeemResult, record.request_hash, record.result, request_hash, mismatch)
+    if record.request_hash != request_hash:
+        raise mismatch
     entry = LedgerEntryItem.get(
         keys.member_pk(member_id), keys.ledger_sk(int(record.sequence)), consistent_read=True
     )
@@ -194,10 +186,7 @@ def _replayed_redemption(
         redemption_id=entry.entry_id,
         points=-int(entry.points),
         balance=int(entry.balance_after),
-        lots=tuple(
-            LotTaken(lot.lot_id, int(lot.points), format_instant(lot.expires_at) if lot.expires_at else None)
-            for lot in entry.lots
-        ),
+        lots=tuple(LotTaken.of(lot) for lot in entry.lots),
         replayed=True,
     )
 

@@ -11,13 +11,22 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from loyalty.domain.errors import DomainError
-from loyalty.domain.ledger import Actor, LotMovement
+from loyalty.domain.ledger import Actor
 from loyalty.timefmt import format_instant
 
 __all__ = ["Actor", "EarnResult", "LotTaken", "RedeemResult", "fingerprint", "is_live", "replayed"]
+
+
+class TakenFromLot(Protocol):
+    @property
+    def lot_id(self) -> str: ...
+    @property
+    def points(self) -> Any: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -27,9 +36,10 @@ class LotTaken:
     expires_at: str | None
 
     @classmethod
-    def of(cls, movement: LotMovement) -> LotTaken:
+    def of(cls, movement: TakenFromLot) -> LotTaken:
+        """From a step's `LotMovement` or a stored ledger entry's lot line."""
         expiry = format_instant(movement.expires_at) if movement.expires_at else None
-        return cls(movement.lot_id, movement.points, expiry)
+        return cls(movement.lot_id, int(movement.points), expiry)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.lots import Lot
-from loyalty.domain.wallet import LotPage, Snapshot, WalletState, kind_of_lot
+from loyalty.domain.wallet import (
+    LotPage,
+    NeedMorePages,
+    Snapshot,
+    WalletState,
+    due_points,
+    follows_wallet_expiry,
+    kind_of_lot,
+)
 from loyalty.store import keys
 from loyalty.store.models import (
     LotPageItem,
@@ -70,6 +79,34 @@ def read_member(
 class WalletInconsistent(RuntimeError):
     """Every page was read and still a step wants more: the wallet and its pages disagree (a bug,
     never a caller's doing); raised instead of reading on forever."""
+
+
+@dataclass(frozen=True)
+class LiveWallet:
+    """A read that holds every lot past its expiry that the daily run has not expired yet, so
+    the live balance is known: `due` points are stored but no longer count (invariant 1)."""
+
+    read: MemberRead
+    snapshot: Snapshot
+    due: int
+
+    @property
+    def available(self) -> int:
+        return self.snapshot.wallet.available - self.due
+
+
+def read_live(member_id: str, now: datetime, *, consistent: bool, with_profile: bool = False) -> LiveWallet:
+    """`read_member`, reading on while due lots may lie beyond the pages read; MemberNotFound
+    when the member has no wallet."""
+    read = read_member(member_id, consistent=consistent, with_profile=with_profile)
+    while True:
+        snapshot = read.snapshot()
+        if snapshot is None:
+            raise MemberNotFound(member_id)
+        try:
+            return LiveWallet(read, snapshot, due_points(snapshot, now))
+        except NeedMorePages:
+            read = read_on(read)
 
 
 def read_on(read: MemberRead, *, pages: int = PAGES_PER_READ * 4) -> MemberRead:
@@ -172,7 +209,7 @@ def lot_from_map(lot_id: str, stored: dict[str, Any], wallet: WalletState) -> Lo
     lot never expires, or follows the wallet's activity expiry), `v` rules version."""
     if "x" in stored:
         expiry: datetime | None = datetime.fromtimestamp(int(stored["x"]), UTC)
-    elif lot_id.startswith("activity"):
+    elif follows_wallet_expiry(lot_id):
         expiry = wallet.activity_expires_at
     else:
         expiry = None
@@ -194,7 +231,7 @@ def lot_to_map(lot: Lot) -> dict[str, Any]:
         "e": int(lot.earned_at.timestamp()),
         "v": lot.rules_version,
     }
-    if lot.expires_at is not None and not lot.lot_id.startswith("activity"):
+    if lot.expires_at is not None and not follows_wallet_expiry(lot.lot_id):
         stored["x"] = int(lot.expires_at.timestamp())
     return stored
 

@@ -14,18 +14,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from loyalty.clock import utcnow
 from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.lots import Lot, expiring_summary, is_live, spend_order
-from loyalty.domain.wallet import (
-    NeedMorePages,
-    Snapshot,
-    due_points,
-    expiring_by_month,
-    expiry_month,
-    issue_month_of_lot,
-)
+from loyalty.domain.wallet import Snapshot, expiring_by_month, expiry_month, issue_month_of_lot
 from loyalty.http.identifiers import checked_member_id
 from loyalty.http.identity import Role
 from loyalty.http.resolver import current_caller, errors, program_timezone, success
-from loyalty.store.wallet import MemberRead, read_all, read_member, read_on
+from loyalty.store.wallet import MemberRead, read_all, read_live, read_member
 from loyalty.timefmt import format_instant
 
 router = APIGatewayHttpRouter()
@@ -48,14 +41,8 @@ def get_balance(memberId: str) -> dict[str, Any]:
     member_id = checked_member_id(memberId)
     current_caller(router).require(member_id, Role.SUPPORT, Role.PARTNER)
     now = utcnow()
-    read = read_member(member_id, consistent=False)
-    while True:
-        snapshot = enrolled(read)
-        try:
-            due = due_points(snapshot, now)
-            break
-        except NeedMorePages:
-            read = read_on(read)
+    live = read_live(member_id, now, consistent=False)
+    snapshot = live.snapshot
     lots = snapshot.known_lots()
     tz = program_timezone()
     by_month = dict(expiring_by_month(snapshot.wallet))
@@ -65,7 +52,7 @@ def get_balance(memberId: str) -> dict[str, Any]:
             by_month[month] = by_month.get(month, 0) - lot.remaining
     return {
         "memberId": member_id,
-        "available": snapshot.wallet.available - due,
+        "available": live.available,
         "expiring": [
             {"date": day.isoformat(), "expiresAt": format_instant(moment), "points": points}
             for day, moment, points in expiring_summary(lots, now, tz)
