@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.http.body import BadBody, checked_body, has_body
-from loyalty.http.errors import register_error_handlers
+from loyalty.http.errors import error_response, register_error_handlers
 from loyalty.http.identity import ROUTE_RIGHTS, Caller, Forbidden, Unauthenticated, caller_from_event
 from loyalty.settings import settings
 
@@ -43,11 +43,13 @@ class LoyaltyResolver(APIGatewayHttpResolver):
 
 
 def refusal(status: int, code: str, message: str) -> dict[str, Any]:
-    """An error answered before routing, shaped as the resolver shapes every response."""
+    """An error answered before routing: the error model of `error_response`, in the proxy
+    response shape the resolver gives every other answer."""
+    response = error_response(status, code, message)
     return {
-        "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
-        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": response.content_type},
+        "body": response.body,
         "isBase64Encoded": False,
         "cookies": [],
     }
