@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +36,7 @@ from unittest import mock
 import boto3
 
 from bench.billing import item_size
+from bench.children import hand_back, run_side_by_side
 from bench.environment import ROOT, local_table
 from bench.recorder import Recorder
 from devtools.identity import Identity
@@ -52,7 +51,6 @@ from loyalty.store.client import dynamodb
 from loyalty.store.wallet import read_wallet
 
 KB = 1024
-RESULT_MARK = "BENCH-CARD-RESULT "
 # The same card as tests/integration/test_engine_limits.py.
 PARTNER = Actor("partner", "pos-business")
 START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
@@ -96,7 +94,7 @@ def purchase_step(per_day: int) -> timedelta:
 def report(endpoint: str, per_day: int) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        children = {}
+        runs = {}
         for policy, (_, expiry) in POLICIES.items():
             # The balance handler reads the rules from RULES_SOURCE: give it the same document.
             rules_file = Path(folder) / f"{policy}.json"
@@ -106,15 +104,11 @@ def report(endpoint: str, per_day: int) -> None:
                 "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
                 "RULES_SOURCE": f"file:{rules_file}",
             }
-            children[policy] = subprocess.Popen(
-                [sys.executable, "-m", "bench.business_card", "--per-day", str(per_day), "--child", policy],
-                cwd=ROOT,
-                env=environment,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+            runs[policy] = (
+                ["-m", "bench.business_card", "--per-day", str(per_day), "--child", policy],
+                environment,
             )
-        outputs = {policy: child.communicate() for policy, child in children.items()}
+        children = run_side_by_side(runs)
     elapsed = time.perf_counter() - started
 
     print(
@@ -131,24 +125,14 @@ def report(endpoint: str, per_day: int) -> None:
         " handler (its clock set to that instant); the top-up is on the last seeded day."
     )
     for policy, (title, _) in POLICIES.items():
-        stdout, stderr = outputs[policy]
-        result = _result(stdout)
+        child = children[policy]
+        result = child.result()
         print(f"\n{policy}: {title}")
         if result is None:
-            print(f"  FAILED (exit {children[policy].returncode}); last lines of its error output:")
-            for line in (stderr or stdout).strip().splitlines()[-12:]:
-                print(f"    {line}")
+            child.print_failure()
             continue
         _print_policy(result)
     print(f"\n(both policies seeded and measured side by side in {elapsed:.0f} s)")
-
-
-def _result(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_MARK):
-            result: dict[str, Any] = json.loads(line.removeprefix(RESULT_MARK))
-            return result
-    return None
 
 
 def _print_policy(result: dict[str, Any]) -> None:
@@ -424,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--per-day must be at least 1")
     if arguments.child:
         result = _measure_policy(arguments.child, arguments.per_day)
-        print(RESULT_MARK + json.dumps(result), flush=True)
+        hand_back(result)
         return
     with local_table() as endpoint:
         report(endpoint, arguments.per_day)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.children import hand_back, run_side_by_side
 from bench.environment import ROOT
 from bench.recorder import Recorder
 from devtools.identity import Identity
@@ -32,7 +32,6 @@ from devtools.lambda_runtime import LambdaContext, http_event, load_handler
 from loyalty.store.client import dynamodb
 
 KB = 1024
-RESULT_MARK = "BENCH-RESULT "
 DEFAULT_RULES = ROOT / "layers/loyalty/loyalty/domain/default_rules.json"
 
 
@@ -105,22 +104,19 @@ def report(endpoint: str) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         rules_file = fixed_date_rules(Path(folder))
-        children = {}
-        for member in MEMBERS:
-            environment = {
-                **os.environ,
-                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-                "RULES_SOURCE": f"file:{rules_file}" if member.fixed_date else "default",
+        children = run_side_by_side(
+            {
+                member.key: (
+                    ["-m", "bench.calls", member.key],
+                    {
+                        **os.environ,
+                        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                        "RULES_SOURCE": f"file:{rules_file}" if member.fixed_date else "default",
+                    },
+                )
+                for member in MEMBERS
             }
-            children[member.key] = subprocess.Popen(
-                [sys.executable, "-m", "bench.calls", member.key],
-                cwd=ROOT,
-                env=environment,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        outputs = {key: child.communicate() for key, child in children.items()}
+        )
     elapsed = time.perf_counter() - started
 
     print("\nDynamoDB cost per operation, by AWS's billing rules (engine: DynamoDB Local)")
@@ -130,24 +126,14 @@ def report(endpoint: str) -> None:
     print("  Local: what DynamoDB Local itself reports (ReturnConsumedCapacity TOTAL, reads and writes")
     print("  summed), for comparison only. largest: the largest item an operation wrote.")
     for member in MEMBERS:
-        stdout, stderr = outputs[member.key]
-        result = _result(stdout)
+        child = children[member.key]
+        result = child.result()
         if result is None:
             print(f"\nmember {member.key}: {member.title}")
-            print(f"  FAILED (exit {children[member.key].returncode}); last lines of its error output:")
-            for line in (stderr or stdout).strip().splitlines()[-12:]:
-                print(f"    {line}")
+            child.print_failure()
             continue
         _print_member(member, result)
     print(f"\n(three members seeded and measured side by side in {elapsed:.0f} s)")
-
-
-def _result(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_MARK):
-            result: dict[str, Any] = json.loads(line.removeprefix(RESULT_MARK))
-            return result
-    return None
 
 
 def _verdicts(member: Member, row: Row) -> list[str]:
@@ -320,7 +306,7 @@ def main(argv: list[str]) -> None:
     (key,) = argv
     member = next(member for member in MEMBERS if member.key == key)
     result = _measure_member(member)
-    print(RESULT_MARK + json.dumps(result), flush=True)
+    hand_back(result)
 
 
 if __name__ == "__main__":
