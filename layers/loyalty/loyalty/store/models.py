@@ -107,7 +107,7 @@ class WalletItem(TableItem, discriminator="wallet"):
     version = NumberAttribute()
     enrolled_at = InstantAttribute(attr_name="enrolledAt")
     last_activity_at = InstantAttribute(attr_name="lastActivityAt")
-    # page key -> points in that page
+    # page key -> "<points>@<day of the soonest expiry>" (store/wallet.py, directory_entry)
     pages: MapAttribute[str, Any] = MapAttribute(default=dict)
     next_expiry_at = InstantAttribute(attr_name="nextExpiryAt", null=True)
     activity_expires_at = InstantAttribute(attr_name="activityExpiresAt", null=True)

@@ -125,9 +125,13 @@ def wallet_actions(before: WalletState, after: WalletState) -> list[Action]:
 
 
 def _optional(attribute: Any, before: Any, after: Any) -> list[Action]:
-    if after == before:
-        return []
-    return [attribute.remove()] if after is None else [attribute.set(after)]
+    return [] if after == before else [_set_or_remove(attribute, after)]
+
+
+def _set_or_remove(attribute: Any, value: Any) -> Action:
+    """An attribute set to `value`, or removed when there is none (DynamoDB stores no null here)."""
+    action: Action = attribute.remove() if value is None else attribute.set(value)
+    return action
 
 
 def _render_page(transaction: Transaction, member_id: str, page: PageChange) -> None:
@@ -228,11 +232,6 @@ def render_request(
         RequestRecordItem(pk, keys.last_request_sk()),
         [
             RequestRecordItem.kind.set(RequestRecordItem),
-            *(
-                getattr(RequestRecordItem, name).set(value)
-                if value is not None
-                else getattr(RequestRecordItem, name).remove()
-                for name, value in fields.items()
-            ),
+            *(_set_or_remove(getattr(RequestRecordItem, name), value) for name, value in fields.items()),
         ],
     )
