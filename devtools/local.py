@@ -40,7 +40,8 @@ from devtools.dynamodb_local import (
     local_client,
 )
 from devtools.identity import Identity, parse_authorization, refuse_in_lambda
-from devtools.lambda_runtime import LOCAL_ACCOUNT_ID, LambdaContext, http_event, load_handler, scheduled_event
+from devtools.lambda_pool import DEFAULT_INSTANCES, FunctionFailed, FunctionPools
+from devtools.lambda_runtime import LOCAL_ACCOUNT_ID, http_event, scheduled_event
 from devtools.template import (
     DYNAMODB_TABLE,
     Route,
@@ -180,9 +181,10 @@ def _parse_as_of(text: str | None) -> datetime:
 class LocalApp:
     """Routes requests to the template's functions, run in-process as Lambda would run them.
 
-    Each function handles one invocation at a time (as one Lambda instance does); different
-    functions run concurrently. Handlers are imported on their first invocation, so the server
-    starts even when a function's code does not exist yet.
+    Each function runs in worker processes of its own, up to `instances` requests at once (as
+    Lambda runs concurrent requests in separate instances), so concurrent requests race in
+    DynamoDB as they do on AWS. Handlers are imported in an instance's first invocation, so the
+    server starts even when a function's code does not exist yet. `close()` stops the instances.
     """
 
     def __init__(
@@ -191,14 +193,14 @@ class LocalApp:
         root: Path = REPO_ROOT,
         *,
         emails: Callable[[], list[dict[str, Any]]] | None = None,
+        instances: int = DEFAULT_INSTANCES,
     ) -> None:
         self.template = template
         self.root = root
         self.routes = http_routes(template)
         self.schedules = schedules(template)
         self.emails = emails or (lambda: [])
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.functions = FunctionPools(root, instances)
 
     # -- invoking functions --
 
@@ -214,15 +216,14 @@ class LocalApp:
                 )
         return [f"{function} ({source})" for function, source in sorted(missing.items())]
 
-    def _lock(self, function: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(function, threading.Lock())
-
     def invoke_function(self, function: str, code_uri: str, handler: str, event: dict[str, Any]) -> Any:
-        """Run the function's handler on `event` with a fresh context; exceptions propagate."""
-        with self._lock(function):
-            entry = load_handler(code_uri, handler, self.root)
-            return entry(event, LambdaContext(function))
+        """Run the function's handler on `event` in one of its instances: its result, or
+        `FileNotFoundError` (no handler file yet) or `FunctionFailed` (it raised; the traceback)."""
+        return self.functions.invoke(function, code_uri, handler, event)
+
+    def close(self) -> None:
+        """Stop every function's instances."""
+        self.functions.close()
 
     # -- HTTP --
 
@@ -305,9 +306,9 @@ class LocalApp:
         except FileNotFoundError as missing:
             log.warning("%s is not written yet: %s", route.function, missing)
             return _bad_gateway().for_function(route.function)
-        except Exception:
+        except FunctionFailed as failure:
             # Any failure of the function is API Gateway's 502; the traceback goes to the console.
-            log.exception("%s failed on %s %s", route.function, method, raw_path)
+            log.error("%s failed on %s %s:\n%s", route.function, method, raw_path, failure)
             return _bad_gateway().for_function(route.function)
         try:
             return _http_response(result).for_function(route.function)
@@ -383,9 +384,9 @@ class LocalApp:
         started = time.perf_counter()
         try:
             result = self.invoke_function(schedule.function, schedule.code_uri, schedule.handler, event)
-        except Exception as problem:
+        except (FunctionFailed, FileNotFoundError) as problem:
             # Reported to the developer who fired it, the traceback on the console.
-            log.exception("%s failed on its scheduled run", function)
+            log.error("%s failed on its scheduled run:\n%s", function, problem)
             return Response.json(
                 500,
                 {"function": function, "event": event, "error": f"{type(problem).__name__}: {problem}"},
@@ -559,7 +560,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
-        log.info("%s %s -> %d (%s)", self.command, self.path, status, message)
+        log.info("%s %s -> %d (%s)", self.command, getattr(self, "path", ""), status, message)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the standard library refuses itself (an unknown method, a bad request line, headers
+        too long) is answered in the API's JSON error shape, not an HTML page; then the connection closes."""
+        status = 405 if code == 501 else code
+        reason = message or self.responses.get(code, ("error",))[0]
+        codes = {400: "bad_request", 405: "method_not_allowed", 408: "request_timeout", 414: "uri_too_long"}
+        codes[431] = "headers_too_large"
+        self._refuse(status, codes.get(status, "bad_request"), reason)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
@@ -568,6 +578,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _LocalServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The default backlog (5) resets a client's pooled connections under a burst.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: LocalApp) -> None:
         self.app = app
@@ -762,9 +774,9 @@ class SqsPoller:
             records = [_sqs_record(message, queue["arn"], self.region) for message in received]
             try:
                 result = self.app.invoke_function(function, code_uri, handler, {"Records": records})
-            except Exception:
+            except (FunctionFailed, FileNotFoundError) as failure:
                 # As in Lambda, the batch returns to the queue when its visibility timeout ends.
-                log.exception("%s failed on an SQS batch", function)
+                log.error("%s failed on an SQS batch:\n%s", function, failure)
                 continue
             failed: set[str] = set()
             if partial and isinstance(result, dict):
@@ -903,6 +915,12 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--in-memory", action="store_true", help="keep no data between runs")
     parser.add_argument("--reset", action="store_true", help="wipe the kept data and emails first")
     parser.add_argument("--no-demo", action="store_true", help="do not seed the demo members")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=DEFAULT_INSTANCES,
+        help=f"concurrent instances per function, as Lambda runs them (default {DEFAULT_INSTANCES})",
+    )
     parser.add_argument("--template", type=Path, default=REPO_ROOT / "template.yaml", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -1000,7 +1018,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         senders = _verify_senders(moto_endpoint, region, environment)
 
         outbox = EmailOutbox(emails_dir)
-        app = LocalApp(template, root, emails=outbox.collect)
+        if arguments.instances < 1:
+            print("--instances must be at least 1", file=sys.stderr)
+            return 2
+        app = LocalApp(template, root, emails=outbox.collect, instances=arguments.instances)
+        stack.append(app.close)
         for missing in app.missing_handlers():
             log.warning("no handler yet for %s: its routes answer 502 until it exists", missing)
         server = make_server(app, arguments.port)

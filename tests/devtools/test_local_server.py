@@ -8,15 +8,18 @@ import re
 import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devtools.identity import DEV_ISSUER
-from devtools.local import LocalApp, _RequestHandler, make_server
+from devtools.lambda_pool import DEFAULT_INSTANCES
+from devtools.local import LocalApp, _LocalServer, _RequestHandler, make_server
 from devtools.template import load_template
 
 TEMPLATE = """\
@@ -72,6 +75,22 @@ Resources:
         Later:
           Type: HttpApi
           Properties: {Method: get, Path: /later}
+  RendezvousFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/rendezvous
+      Events:
+        Meet:
+          Type: HttpApi
+          Properties: {Method: get, Path: /rendezvous, Auth: {Authorizer: NONE}}
+  CrashFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/crash
+      Events:
+        Crash:
+          Type: HttpApi
+          Properties: {Method: get, Path: /crash, Auth: {Authorizer: NONE}}
   ClockFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -96,6 +115,21 @@ FUNCTIONS = {
         "            'body': base64.b64encode(b'\\x89PNG').decode(), 'isBase64Encoded': True}\n"
     ),
     "broken": "def handler(event, context):\n    raise RuntimeError('boom')\n",
+    # Each request leaves a mark in a folder, then waits (up to `wait` s) for `n` marks: requests
+    # that run at the same time all meet; requests run one after another never do.
+    "rendezvous": (
+        "import json, os, pathlib, time, uuid\n"
+        "def handler(event, context):\n"
+        "    query = event['queryStringParameters']\n"
+        "    folder, expected = pathlib.Path(query['dir']), int(query['n'])\n"
+        "    (folder / uuid.uuid4().hex).touch()\n"
+        "    deadline = time.monotonic() + float(query['wait'])\n"
+        "    while len(list(folder.iterdir())) < expected and time.monotonic() < deadline:\n"
+        "        time.sleep(0.02)\n"
+        "    met = len(list(folder.iterdir())) >= expected\n"
+        "    return {'statusCode': 200, 'body': json.dumps({'pid': os.getpid(), 'met': met})}\n"
+    ),
+    "crash": "import os\ndef handler(event, context):\n    os._exit(3)\n",
     "clock": (
         "def handler(event, context):\n    return {'asOf': event['time'], 'rule': event['resources'][0]}\n"
     ),
@@ -118,6 +152,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+    app.close()
 
 
 def request(
@@ -284,7 +319,7 @@ def test_given_missing_handler_files_when_starting_then_they_are_reported(tmp_pa
 
     missing = LocalApp(load_template(tmp_path / "template.yaml"), root=tmp_path).missing_handlers()
 
-    assert len(missing) == 5
+    assert len(missing) == len(FUNCTIONS) + 1  # every function, and the one not written yet
     assert missing[0].startswith("BinaryFunction (functions/binary/app.py)")
 
 
@@ -354,3 +389,65 @@ def test_a_body_shorter_than_announced_is_answered_408_not_waited_for(
     monkeypatch.setattr(_RequestHandler, "timeout", 1)
     answer = raw_exchange(base_url, POST_HEAD + b'Content-Length: 100\r\n\r\n{"a":1}', read_for=5)
     assert statuses(answer) == [408]
+
+
+def test_an_unknown_method_is_answered_in_json_not_an_html_page(base_url: str) -> None:
+    answer = raw_exchange(base_url, b"BREW /public HTTP/1.1\r\nHost: x\r\n\r\n" + GET_PUBLIC)
+    assert statuses(answer) == [405]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "method_not_allowed"
+
+
+def test_the_listen_backlog_takes_a_burst_of_connections() -> None:
+    assert _LocalServer.request_queue_size >= 128
+
+
+# ---- concurrency: several instances of a function, as Lambda runs them (issue #6)
+
+
+def meet(base_url: str, folder: Path, expected: int, wait: float) -> dict[str, Any]:
+    query = urllib.parse.urlencode({"dir": str(folder), "n": expected, "wait": wait})
+    status, _, body = request(f"{base_url}/rendezvous?{query}")
+    assert status == 200, body
+    return dict(json.loads(body))
+
+
+def test_concurrent_requests_to_one_function_run_at_once_in_instances_of_their_own(
+    base_url: str, tmp_path: Path
+) -> None:
+    # When as many requests as a function has instances arrive together
+    with ThreadPoolExecutor(DEFAULT_INSTANCES) as pool:
+        answers = list(pool.map(lambda _: meet(base_url, tmp_path, DEFAULT_INSTANCES, 20), range(4)))
+
+    # Then they all ran at the same time, each in a process of its own
+    assert all(answer["met"] for answer in answers)
+    assert len({answer["pid"] for answer in answers}) == DEFAULT_INSTANCES
+
+
+def test_beyond_its_instances_a_request_waits_for_a_warm_one(tmp_path: Path) -> None:
+    # Given a function limited to one instance
+    root = tmp_path / "app"
+    (root / "functions" / "rendezvous").mkdir(parents=True)
+    (root / "functions" / "rendezvous" / "app.py").write_text(FUNCTIONS["rendezvous"], encoding="utf-8")
+    (root / "template.yaml").write_text(TEMPLATE, encoding="utf-8")
+    app = LocalApp(load_template(root / "template.yaml"), root=root, instances=1)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    query = urllib.parse.urlencode({"dir": str(marks), "n": 2, "wait": 0.5})
+    try:
+        # When two requests arrive together
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: app.handle("GET", f"/rendezvous?{query}"), range(2)))
+    finally:
+        app.close()
+
+    # Then both are served, one after the other, by the same warm instance
+    bodies = [answer.json_body() for answer in answers]
+    assert [answer.status for answer in answers] == [200, 200]
+    assert [body["met"] for body in bodies] == [False, True]
+    assert bodies[0]["pid"] == bodies[1]["pid"]
+
+
+def test_an_instance_that_dies_is_a_502_and_the_next_request_gets_a_new_one(base_url: str) -> None:
+    assert request(f"{base_url}/crash")[0] == 502
+    assert request(f"{base_url}/crash")[0] == 502
+    assert request(f"{base_url}/public")[0] == 200
