@@ -443,7 +443,7 @@ def test_beyond_its_instances_a_request_waits_for_a_warm_one(tmp_path: Path) -> 
     # Then both are served, one after the other, by the same warm instance
     bodies = [answer.json_body() for answer in answers]
     assert [answer.status for answer in answers] == [200, 200]
-    assert [body["met"] for body in bodies] == [False, True]
+    assert sorted(body["met"] for body in bodies) == [False, True]
     assert bodies[0]["pid"] == bodies[1]["pid"]
 
 
