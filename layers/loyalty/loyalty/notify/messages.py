@@ -1,0 +1,467 @@
+"""Emails to members, rendered without I/O: values and time come in, an `Email` value comes out.
+
+An email is composed of a few blocks (paragraphs, labelled facts, one action link), rendered once
+as plain text and once as HTML by the same code, so both parts always say the same thing. Every
+string that reaches the HTML (the fixed wording included) goes through `html.escape`; no renderer
+accepts markup. Member data never reaches a header except the recipient's address and display
+name, and those go through `email.headerregistry.Address` after control characters are removed.
+Subjects are fixed wording per locale.
+
+A new kind of email (the reminders) is a builder calling `compose(...)` with its own blocks and,
+when it needs them, extra headers such as `List-Unsubscribe` (ASCII, checked, never folded into
+encoded words: see `to_mime`)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email import policy
+from email.errors import HeaderParseError, InvalidHeaderDefect
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from urllib.parse import quote, urlencode
+
+from loyalty.notify.errors import InvalidRecipient
+from loyalty.notify.formats import Locale, format_date, format_points, pick_locale
+
+__all__ = [
+    "Action",
+    "Block",
+    "Email",
+    "Facts",
+    "Paragraph",
+    "Program",
+    "Recipient",
+    "claim_approved",
+    "claim_matched",
+    "claim_rejected",
+    "compose",
+    "to_mime",
+]
+
+MAX_DISPLAY_NAME = 100
+MAX_HEADER_VALUE = 900  # RFC 5322 allows 998 characters per line, the name included
+
+# ---- the parties
+
+
+@dataclass(frozen=True)
+class Program:
+    """The program as its emails present it: a display name and the base of every link."""
+
+    name: str
+    links_base_url: str
+
+    def link(self, *segments: str, query: Mapping[str, str] | None = None) -> str:
+        """An absolute URL under the base; each segment and query value is percent-encoded."""
+        url = self.links_base_url.rstrip("/")
+        if segments:
+            url += "/" + "/".join(quote(segment, safe="") for segment in segments)
+        elif not url.endswith("/"):
+            url += "/"
+        if query:
+            url += "?" + urlencode(query)
+        return url
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The member as its profile stores it. `locale` is normalised (`fr-CA` → `fr`, unknown → `en`)."""
+
+    address: str
+    name: str | None = None
+    locale: str | None = None
+
+    @property
+    def language(self) -> Locale:
+        return pick_locale(self.locale)
+
+
+# ---- the email value
+
+
+@dataclass(frozen=True)
+class Email:
+    """One rendered message to one member, ready for `to_mime` or `loyalty.notify.ses.send`.
+
+    `to_address` is checked and its domain IDNA-encoded; `to_name` is one line, without control
+    characters; `headers` are extra headers (name, value), ASCII only, none that we set ourselves."""
+
+    kind: str
+    to_address: str
+    to_name: str
+    subject: str
+    text: str
+    html: str
+    locale: Locale
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "to_address", checked_address(self.to_address))
+        object.__setattr__(self, "to_name", single_line(self.to_name)[:MAX_DISPLAY_NAME].strip())
+        for name, value in self.headers:
+            _check_extra_header(name, value)
+
+
+_ADDRESS_SPEC = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def checked_address(address: str) -> str:
+    """The address as it will go on the wire, or `InvalidRecipient`: one `local@domain`, ASCII local
+    part (SES does not send SMTPUTF8), an internationalised domain encoded in IDNA."""
+    candidate = address.strip()
+    if not _ADDRESS_SPEC.match(candidate) or any(_is_control(char) for char in candidate):
+        raise InvalidRecipient("the member's email address is not an address")
+    local, _, domain = candidate.rpartition("@")
+    if not local.isascii():
+        raise InvalidRecipient("the member's email address has a non-ASCII local part")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+        parsed = Address(addr_spec=f"{local}@{ascii_domain}")
+    except (UnicodeError, ValueError, HeaderParseError, InvalidHeaderDefect, IndexError) as bad:
+        raise InvalidRecipient("the member's email address is not an address") from bad
+    return parsed.addr_spec
+
+
+def single_line(text: str | None) -> str:
+    """`text` on one line: control characters, line and paragraph separators become spaces."""
+    cleaned = "".join(" " if _is_control(char) else char for char in text or "")
+    return " ".join(cleaned.split())
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ':'
+# Headers `to_mime` writes, or that would add recipients or change the structure: never extra.
+_RESERVED_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "sender",
+     "reply-to", "return-path", "content-language"}
+)  # fmt: skip
+
+
+def _check_extra_header(name: str, value: str) -> None:
+    lowered = name.lower()
+    if not _HEADER_NAME.match(name) or lowered in _RESERVED_HEADERS or lowered.startswith("content-"):
+        raise ValueError(f"{name!r} cannot be an extra header")
+    if not value.isascii() or any(_is_control(char) and char != "\t" for char in value):
+        raise ValueError(f"the value of {name} must be printable ASCII on one line")
+    if len(name) + 2 + len(value) > MAX_HEADER_VALUE:
+        raise ValueError(f"the value of {name} is too long for one header line")
+
+
+# ---- blocks, rendered as text and as HTML
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Labelled values, one per line (a two-column table in HTML)."""
+
+    rows: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One link the member may follow (a button in HTML). `url` comes from `Program.link`."""
+
+    label: str
+    url: str
+
+
+Block = Paragraph | Facts | Action
+
+_WORDING: dict[Locale, dict[str, str]] = {
+    "en": {
+        "hello": "Hello {name},",
+        "hello_anonymous": "Hello,",
+        "signature": "The {program} team",
+        "footer": "You are receiving this email about your {program} account.",
+    },
+    "fr": {
+        "hello": "Bonjour {name},",
+        "hello_anonymous": "Bonjour,",
+        "signature": "L'équipe {program}",
+        "footer": "Vous recevez cet e-mail au sujet de votre compte {program}.",
+    },
+}
+
+
+def compose(
+    kind: str,
+    recipient: Recipient,
+    program: Program,
+    *,
+    subject: str,
+    blocks: Sequence[Block],
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> Email:
+    """The one renderer: greeting, `blocks`, signature and footer, as text and HTML, in the
+    recipient's locale. `subject` and the blocks' wording are the caller's fixed text for that
+    locale; member values inside them are escaped here, in HTML, like everything else."""
+    locale = recipient.language
+    words = _WORDING[locale]
+    name = single_line(recipient.name)[:MAX_DISPLAY_NAME].strip()
+    greeting = words["hello"].format(name=name) if name else words["hello_anonymous"]
+    closing = [Paragraph(words["signature"].format(program=program.name))]
+    footer = words["footer"].format(program=program.name)
+    everything = [Paragraph(greeting), *blocks, *closing]
+    pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+    return Email(
+        kind=kind,
+        to_address=recipient.address,
+        to_name=name,
+        subject=subject,
+        text=_render_text(everything, footer, locale),
+        html=_render_html(everything, footer, subject=subject, locale=locale),
+        locale=locale,
+        headers=pairs,
+    )
+
+
+# French puts a (no-break) space before a colon.
+_LABEL_SEPARATOR: dict[Locale, str] = {"en": ": ", "fr": "\u00a0: "}
+
+
+def _render_text(blocks: Sequence[Block], footer: str, locale: Locale) -> str:
+    colon = _LABEL_SEPARATOR[locale]
+    chunks: list[str] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            chunks.append(block.text)
+        elif isinstance(block, Facts):
+            chunks.append("\n".join(f"{label}{colon}{value}" for label, value in block.rows))
+        else:
+            chunks.append(f"{block.label}{colon}{block.url}")
+    chunks.append(f"--\n{footer}")
+    return "\n\n".join(chunks) + "\n"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _render_html(blocks: Sequence[Block], footer: str, *, subject: str, locale: Locale) -> str:
+    body: list[str] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            body.append(f'<p style="margin:0 0 16px">{_e(block.text)}</p>')
+        elif isinstance(block, Facts):
+            rows = "".join(
+                '<tr><th scope="row" style="text-align:left;padding:4px 16px 4px 0;font-weight:normal;'
+                f'color:#555">{_e(label)}</th>'
+                f'<td style="padding:4px 0;font-weight:bold">{_e(value)}</td></tr>'
+                for label, value in block.rows
+            )
+            body.append(
+                f'<table role="presentation" style="margin:0 0 16px;border-collapse:collapse">{rows}</table>'
+            )
+        else:
+            body.append(
+                f'<p style="margin:0 0 16px"><a href="{_e(block.url)}" style="display:inline-block;'
+                f'padding:10px 18px;background:#1a56db;color:#ffffff;text-decoration:none;border-radius:4px">'
+                f"{_e(block.label)}</a></p>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{locale}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(subject)}</title>\n</head>\n"
+        '<body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;font-size:16px;'
+        'line-height:1.5;color:#111">\n'
+        + "\n".join(body)
+        + f'\n<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 12px">\n'
+        f'<p style="margin:0;font-size:12px;color:#666">{_e(footer)}</p>\n</body>\n</html>\n'
+    )
+
+
+# ---- the claim outcomes (issue 7)
+
+_CLAIMS: dict[Locale, dict[str, str]] = {
+    "en": {
+        "approved_subject": "Your points claim was approved",
+        "approved_intro": "Good news: we have credited {points} for your purchase {reference} of {date}.",
+        "rejected_subject": "Your points claim was not accepted",
+        "rejected_intro": "We could not accept your claim for the purchase {reference}.",
+        "rejected_help": "If you have a question about this decision, please contact our customer service.",
+        "matched_subject": "Your missing points have been credited",
+        "matched_intro": (
+            "Good news: our partner has now credited your purchase {reference}, so your claim is closed."
+        ),
+        "purchase": "Purchase",
+        "purchase_date": "Purchase date",
+        "points_credited": "Points credited",
+        "balance": "New balance",
+        "expires": "Expiry of these points",
+        "reason": "Reason",
+        "see_points": "See my points",
+    },
+    "fr": {
+        "approved_subject": "Votre réclamation de points est acceptée",
+        "approved_intro": (
+            "Bonne nouvelle\u00a0: nous avons crédité {points} pour votre achat {reference} du {date}."
+        ),
+        "rejected_subject": "Votre réclamation de points n'a pas été acceptée",
+        "rejected_intro": "Nous n'avons pas pu accepter votre réclamation pour l'achat {reference}.",
+        "rejected_help": "Pour toute question sur cette décision, contactez notre service client.",
+        "matched_subject": "Vos points manquants ont été crédités",
+        "matched_intro": (
+            "Bonne nouvelle\u00a0: notre partenaire a maintenant crédité votre achat {reference}, "
+            "votre réclamation est donc close."
+        ),
+        "purchase": "Achat",
+        "purchase_date": "Date de l'achat",
+        "points_credited": "Points crédités",
+        "balance": "Nouveau solde",
+        "expires": "Expiration de ces points",
+        "reason": "Motif",
+        "see_points": "Voir mes points",
+    },
+}
+
+
+def claim_approved(
+    recipient: Recipient,
+    program: Program,
+    *,
+    points: int,
+    purchase_reference: str,
+    purchase_date: date,
+    balance: int,
+    expires_on: date,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> Email:
+    """A claim was approved: the points credited, for which purchase, the balance after, and when
+    those points expire. Dates are calendar dates in the program's timezone; `expires_on` is the
+    last day the points can be used (`loyalty.domain.expiry.last_day(lot.expires_at, tz)`), not
+    the date of the `expiresAt` instant, which is the midnight after it."""
+    locale = recipient.language
+    words = _CLAIMS[locale]
+    facts = Facts(
+        (
+            (words["points_credited"], format_points(points, locale)),
+            (words["purchase"], single_line(purchase_reference)),
+            (words["purchase_date"], format_date(purchase_date, locale)),
+            (words["balance"], format_points(balance, locale)),
+            (words["expires"], format_date(expires_on, locale)),
+        )
+    )
+    intro = words["approved_intro"].format(
+        points=format_points(points, locale),
+        reference=single_line(purchase_reference),
+        date=format_date(purchase_date, locale),
+    )
+    return compose(
+        "claim_approved",
+        recipient,
+        program,
+        subject=words["approved_subject"],
+        blocks=[Paragraph(intro), facts, Action(words["see_points"], program.link())],
+        headers=headers,
+    )
+
+
+def claim_rejected(
+    recipient: Recipient,
+    program: Program,
+    *,
+    reason: str,
+    purchase_reference: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> Email:
+    """A claim was rejected: for which purchase, and the reason as written (support's words or the
+    automatic reason), shown as text."""
+    locale = recipient.language
+    words = _CLAIMS[locale]
+    reference = single_line(purchase_reference)
+    return compose(
+        "claim_rejected",
+        recipient,
+        program,
+        subject=words["rejected_subject"],
+        blocks=[
+            Paragraph(words["rejected_intro"].format(reference=reference)),
+            Facts(((words["purchase"], reference), (words["reason"], single_line(reason)))),
+            Paragraph(words["rejected_help"]),
+            Action(words["see_points"], program.link()),
+        ],
+        headers=headers,
+    )
+
+
+def claim_matched(
+    recipient: Recipient,
+    program: Program,
+    *,
+    purchase_reference: str,
+    purchase_date: date | None = None,
+    points: int | None = None,
+    balance: int | None = None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> Email:
+    """A pending claim closed itself: the partner's earn for that purchase arrived and credited it.
+    The date, points and balance are shown when the caller knows them."""
+    locale = recipient.language
+    words = _CLAIMS[locale]
+    reference = single_line(purchase_reference)
+    rows = [(words["purchase"], reference)]
+    if purchase_date is not None:
+        rows.append((words["purchase_date"], format_date(purchase_date, locale)))
+    if points is not None:
+        rows.append((words["points_credited"], format_points(points, locale)))
+    if balance is not None:
+        rows.append((words["balance"], format_points(balance, locale)))
+    return compose(
+        "claim_matched",
+        recipient,
+        program,
+        subject=words["matched_subject"],
+        blocks=[
+            Paragraph(words["matched_intro"].format(reference=reference)),
+            Facts(tuple(rows)),
+            Action(words["see_points"], program.link()),
+        ],
+        headers=headers,
+    )
+
+
+# ---- MIME
+
+# Bodies are encoded (quoted-printable, 76 columns) with the SMTP policy; headers are written with a
+# line limit of 998 (RFC 5322's hard limit) so that a long `List-Unsubscribe` URL stays one ASCII
+# token: at 78 columns Python would rewrite it as RFC 2047 encoded words, which mailbox providers
+# do not decode in that header.
+_CONTENT_POLICY = policy.SMTP
+_WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+def to_mime(email: Email, *, sender_address: str, sender_name: str, date: datetime | None = None) -> bytes:
+    """The message as SES's raw content: `multipart/alternative` (text, then HTML), UTF-8,
+    quoted-printable, CRLF line ends, 7-bit. `date` (an aware instant) becomes the `Date` header;
+    SES adds `Message-ID`. The same arguments always give the same bytes."""
+    message = EmailMessage(policy=_CONTENT_POLICY)
+    message["From"] = Address(display_name=single_line(sender_name), addr_spec=sender_address)
+    message["To"] = Address(display_name=email.to_name, addr_spec=email.to_address)
+    message["Subject"] = email.subject
+    if date is not None:
+        message["Date"] = format_datetime(date)
+    for name, value in email.headers:
+        message[name] = value
+    message.set_content(email.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    message["Content-Language"] = email.locale  # after the content: setting it clears Content-*
+    # A boundary derived from the content keeps the function pure (same email, same bytes); it
+    # starts with "=_", which quoted-printable parts can never contain.
+    digest = hashlib.sha256(f"{email.text}\0{email.html}".encode()).hexdigest()[:40]
+    message.set_boundary(f"=_{digest}")
+    return message.as_bytes(policy=_WIRE_POLICY)
