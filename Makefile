@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run test test-scale setup lint typecheck template-check unit integration bench bench-card openapi clean
+.PHONY: run test test-scale setup lint typecheck template-check unit integration fuzz bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
@@ -57,6 +57,11 @@ unit: $(VENV)/.installed
 
 integration: setup
 	$(PY) -m pytest tests/integration -q
+
+# Schemathesis on every operation of docs/openapi.json, 1000 examples each (CI runs 50): `make fuzz EXAMPLES=5000`.
+EXAMPLES ?= 1000
+fuzz: $(VENV)/.installed node_modules/.installed
+	LOYALTY_FUZZ_EXAMPLES=$(EXAMPLES) $(PY) -m pytest tests/integration/test_openapi_fuzz.py -q -s
 
 bench: setup
 	$(PY) -m bench

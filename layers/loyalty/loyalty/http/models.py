@@ -78,12 +78,30 @@ def _plain_text(value: object) -> object:
 
 PlainText = BeforeValidator(_plain_text)
 
+# The same rule, for the document: no character of the class (controls are Unicode's `Cc`).
+PLAIN_TEXT_SCHEMA = {
+    "not": {
+        "pattern": "[\\u0000-\\u001f\\u007f-\\u009f"
+        + "".join(f"\\u{ord(character):04x}" for character in sorted(_BIDI_CONTROLS))
+        + "]"
+    }
+}
+
 
 class ProfileRequest(Body):
     """A profile: text fields are NFC-normalised and refuse control and bidirectional characters."""
 
-    email: Annotated[str, PlainText, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-    name: Annotated[str, PlainText, Field(min_length=1, max_length=200)] | None = None
+    # The constraints before `PlainText`: it still runs first (a before-validator), and the
+    # document keeps the pattern (pydantic leaves it out of the schema when they come after).
+    email: Annotated[
+        str,
+        Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", json_schema_extra=PLAIN_TEXT_SCHEMA),
+        PlainText,
+    ]
+    name: (
+        Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=PLAIN_TEXT_SCHEMA), PlainText]
+        | None
+    ) = None
     locale: Literal["fr", "en"] = "en"
     email_opt_in: StrictBool = False
 
@@ -213,7 +231,16 @@ class EarnRequest(Body):
         str, Field(pattern=IDENTIFIER, description="the purchase's id, unique program-wide")
     ]
     # ASCII digits only: a regex `\d` would also take Arabic-Indic or full-width digits as money.
-    amount: Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$", examples=["42.50"])]
+    amount: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$",
+            examples=["42.50"],
+            description="greater than zero",
+            # Documents the `positive` check below: digits and a point that are all zeros are refused.
+            json_schema_extra={"not": {"pattern": "^[0.]+$"}},
+        ),
+    ]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
     occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
     channel: Literal["store", "online"]
@@ -240,16 +267,27 @@ class EarnResponse(Body):
 # ---- redeem
 
 
-class RedeemRequest(Body):
-    points: Annotated[StrictInt, Field(ge=1, le=100_000_000)] | None = None
-    reward_id: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
+def _integral(value: object) -> object:
+    """A JSON number without a fraction (`500.0`) is the integer it writes, as JSON Schema's
+    `integer` says; `1.5`, `true` and `"10"` stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
-    @field_validator("reward_id")
+
+class RedeemRequest(Body):
+    points: Annotated[StrictInt, Field(ge=1, le=100_000_000), BeforeValidator(_integral)]
+    reward_id: Annotated[
+        None,
+        Field(description="a reward of the catalog instead of points: there is no catalog yet, so none"),
+    ] = None
+
+    @field_validator("reward_id", mode="before")
     @classmethod
-    def no_catalog_yet(cls, reward_id: str | None) -> str | None:
+    def no_catalog_yet(cls, reward_id: object) -> None:
         if reward_id is not None:
             raise ValueError("the reward catalog is not available yet: redeem a number of points")
-        return reward_id
+        return None
 
 
 class RedeemResponse(Body):

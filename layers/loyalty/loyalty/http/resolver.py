@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -40,6 +42,12 @@ class LoyaltyResolver(APIGatewayHttpResolver):
             except BadBody as error:
                 return refusal(error.status, error.code, error.message)
         return super().resolve(event, context)
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        # Powertools reads path parameters from `rawPath`, as the client wrote it: a member id
+        # `a:b` sent as `a%3Ab` would fail its pattern. Decode them, as API Gateway decodes
+        # `pathParameters` (which the identity and rights checks read).
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
 def refusal(status: int, code: str, message: str) -> dict[str, Any]:
@@ -119,10 +127,16 @@ def errors(*statuses: int) -> dict[int, Any]:
         409: "conflict: insufficient points, idempotency mismatch, already credited, or concurrent update",
         422: "invalid field: the error names the field and the reason",
     }
-    return {
+    documented: dict[int, Any] = {
         status: {"description": described[status], "content": _schema_ref("ErrorResponse")}
         for status in statuses
     }
+    documented[503] = {
+        "description": "DynamoDB keeps throttling: retry after `Retry-After` seconds (a movement: same key)",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+        "content": _schema_ref("ErrorResponse"),
+    }
+    return documented
 
 
 def success(status: int, description: str, model: type[Any] | str) -> dict[int, Any]:

@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
-from loyalty.domain.errors import InvalidRequest
 from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import LotMovement, MemberIdPath, RedeemRequest, RedeemResponse
 from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
@@ -43,8 +42,6 @@ def post_redemption(
 ) -> Response[Any]:
     caller = current_caller(router)
     RIGHTS.check(caller, member_id)
-    if body.points is None:
-        raise InvalidRequest("points", "is required")
     result = points.redeem(
         member_id,
         body.points,
