@@ -63,7 +63,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "dir": "balance",
         "routes": {("GET", "/members/{memberId}/balance"), ("GET", "/members/{memberId}/lots")},
         "table_actions": {"Query"},
-        "reads_rules": False,
+        "reads_rules": True,  # the program timezone, to name the expiry dates
     },
     "LedgerFunction": {
         "dir": "ledger",
@@ -342,6 +342,16 @@ def test_the_api_lets_browsers_send_the_headers_the_routes_read(resources: dict[
     assert cors["AllowOrigins"] == {"Ref": "CorsAllowedOrigins"}
     assert set(cors["AllowHeaders"]) == {"authorization", "content-type", "idempotency-key"}
     assert set(cors["AllowMethods"]) == {"GET", "PUT", "POST"}
+
+
+def test_the_api_never_lets_browsers_send_credentials_cross_origin(resources: dict[str, Any]) -> None:
+    """Callers authenticate with a bearer token a script must attach itself, never with cookies:
+    so the default origin `*` gives another site nothing it could not do without a browser
+    (docs/security.md, "CORS")."""
+    properties = resources["LoyaltyApi"]["Properties"]
+    assert properties["CorsConfiguration"].get("AllowCredentials", False) is False
+    authorizer = properties["Auth"]["Authorizers"][properties["Auth"]["DefaultAuthorizer"]]
+    assert authorizer["IdentitySource"] == "$request.header.Authorization"
 
 
 def test_the_api_logs_every_access_as_json(resources: dict[str, Any]) -> None:

@@ -1,72 +1,131 @@
-"""Every DynamoDB action a function's code performs is granted by its policy in template.yaml.
+"""Each function's policy in template.yaml grants exactly what its code does: nothing missing,
+nothing unused (SPEC §8 least privilege; issue #6, docs/security.md).
 
-The handlers run in-process on DynamoDB Local; a hook on the store's client records each call
-and the actions it needs in IAM terms (a transaction needs the action of each of its items), and
-the test compares them with the function's policy. A Lambda denied an action answers 500, so a
-path that only runs in rare cases (lots due but not yet expired, a lot not where the wallet
-said) is driven here on purpose.
+The handlers run in-process on DynamoDB Local, with the program rules read from an SSM parameter
+(moto) as a deployment with `RulesParameterName` does. A hook on botocore records every AWS call
+and the IAM actions it needs (a transaction needs the action of each of its items; a query on an
+index needs a right on that index), per function. Each call is checked against the function's
+policy at once (a Lambda denied an action answers 500), and after every path has run, every
+action a policy grants must have been used by some call of that function. A path that only runs
+in rare cases (lots due but not yet expired, a lot not where the wallet said, a page emptied) is
+driven here on purpose.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities import parameters
+from botocore.client import BaseClient
+from moto import mock_aws
 
 from devtools.identity import Identity
 from devtools.template import serverless_functions
 from loyalty.domain.earning import Purchase
 from loyalty.domain.ledger import Actor
 from loyalty.domain.rules import default_rules
+from loyalty.domain.rules_source import default_rules_text
+from loyalty.http import resolver
+from loyalty.settings import settings
 from loyalty.store import members, points
-from loyalty.store.client import dynamodb
+from loyalty.store.ledger import encode_cursor
 from tests.integration.conftest import Api, ApiResponse, match
 
 TRANSACTION_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
 TRANSACTION_ITEM_ACTIONS["ConditionCheck"] = "ConditionCheckItem"
+RULES_PARAMETER = "/loyalty-test/rules"
+# The template's conditions as this module deploys it: the rules come from an SSM parameter.
+CONDITIONS = {"HasRulesParameter"}
+
+
+def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str]:
+    """The IAM actions one API call needs."""
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        kinds = {kind for item in params.get("TransactItems", []) for kind in item}
+        return {f"dynamodb:{TRANSACTION_ITEM_ACTIONS[kind]}" for kind in kinds}
+    if service == "dynamodb" and operation == "TransactGetItems":
+        return {"dynamodb:GetItem"}
+    if service == "dynamodb" and params.get("IndexName"):
+        return {f"dynamodb:{operation} on index {params['IndexName']}"}
+    return {f"{service}:{operation}"}
 
 
 class ActionRecorder:
-    """The IAM actions the calls on the store's client need, since the last `clear()`."""
+    """Every IAM action the AWS calls of the process need: since the last `clear()`, and in total
+    per function (the function whose route is being called)."""
 
     def __init__(self) -> None:
         self.actions: set[str] = set()
+        self.function = "(outside a route)"
+        self.used: dict[str, set[str]] = defaultdict(set)
 
-    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name == "TransactWriteItems":
-            for item in params.get("TransactItems", []):
-                self.actions.update(TRANSACTION_ITEM_ACTIONS[kind] for kind in item)
-        elif model.name == "TransactGetItems":
-            self.actions.add("GetItem")
-        else:
-            self.actions.add(model.name)
+    def record(self, client: BaseClient, operation: str, params: dict[str, Any]) -> None:
+        service = client.meta.service_model.signing_name  # the IAM prefix (sesv2 signs as "ses")
+        actions = iam_actions(service, client.meta.method_to_api_mapping.get(operation, operation), params)
+        self.actions |= actions
+        self.used[self.function] |= actions
 
 
 @pytest.fixture(scope="module")
 def recorder(dynamodb_local: str) -> Iterator[ActionRecorder]:
+    """Records every botocore call while the module runs, with the rules in an SSM parameter
+    (moto answers SSM; DynamoDB calls go on to DynamoDB Local, which moto does not know)."""
     hook = ActionRecorder()
-    events = dynamodb().meta.events
-    events.register("before-call.dynamodb", hook, unique_id="policy-recorder")
-    yield hook
-    events.unregister("before-call.dynamodb", unique_id="policy-recorder")
+    original = BaseClient._make_api_call
+
+    def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        hook.record(client, operation, params)
+        return original(client, operation, params)
+
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        patch.setattr(BaseClient, "_make_api_call", make_api_call)
+        parameters.SSMProvider().client.put_parameter(
+            Name=RULES_PARAMETER, Value=default_rules_text(), Type="String"
+        )
+        hook.used.clear()
+        patch.setenv("RULES_SOURCE", f"ssm:{RULES_PARAMETER}")
+        forget_configuration()
+        try:
+            yield hook
+        finally:
+            patch.undo()
+            forget_configuration()
+
+
+def forget_configuration() -> None:
+    """Settings, rules and cached parameters are read once per process: read them again."""
+    settings.cache_clear()
+    resolver.program_rules.cache_clear()
+    resolver.program_timezone.cache_clear()
+    parameters.clear_caches()
 
 
 def granted(template: dict[str, Any], function: str) -> set[str]:
-    statements = [
-        statement
-        for policy in serverless_functions(template)[function].get("Policies", [])
-        if isinstance(policy, dict)
-        for statement in policy.get("Statement", [])
-        if isinstance(statement, dict)
-    ]
+    """The actions the function's inline policies grant when `CONDITIONS` hold; an action on a
+    resource naming an index also grants it `on index <name>`."""
     actions: set[str] = set()
-    for statement in statements:
-        listed = statement.get("Action", [])
-        actions.update(a.removeprefix("dynamodb:") for a in ([listed] if isinstance(listed, str) else listed))
+    for policy in serverless_functions(template)[function].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            if set(statement) == {"Fn::If"}:
+                condition, when_true, when_false = statement["Fn::If"]
+                statement = when_true if condition in CONDITIONS else when_false
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            listed = statement.get("Action", [])
+            listed = [listed] if isinstance(listed, str) else listed
+            actions.update(listed)
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                text = str(resource)
+                if "/index/" in text:
+                    index = text.rsplit("/index/", 1)[1].rstrip("'\"}]")
+                    actions.update(f"{action} on index {index}" for action in listed)
     return actions
 
 
@@ -80,8 +139,15 @@ class Probe:
         self, method: str, path: str, call: Callable[[], ApiResponse] | None = None, **kwargs: Any
     ) -> ApiResponse:
         route, _ = match(self.api.routes, method, path)
+        # Each function is a process of its own in Lambda: what another route read and cached
+        # here (the rules, the SSM parameter) is read again, as a cold start would.
+        forget_configuration()
         self.recorder.actions.clear()
-        response = call() if call else self.api.call(method, path, **kwargs)
+        self.recorder.function = route.function
+        try:
+            response = call() if call else self.api.call(method, path, **kwargs)
+        finally:
+            self.recorder.function = "(outside a route)"
         assert response.status < 500, response.body
         missing = self.recorder.actions - granted(self.template, route.function)
         assert not missing, f"{route.function} performs {sorted(missing)} without the right to"
@@ -93,13 +159,16 @@ def probe(api: Api, template: dict[str, Any], recorder: ActionRecorder) -> Probe
     return Probe(api, template, recorder)
 
 
-@pytest.fixture
-def member() -> str:
+def new_member() -> str:
     return f"m-{uuid.uuid4().hex[:12]}"
 
 
-def test_every_route_performs_only_actions_its_function_may(api: Api, probe: Probe, member: str) -> None:
-    me = Identity.member(member)
+# ---------------------------------------------------------------- the paths
+
+
+def every_route(api: Api, probe: Probe, member: str) -> None:
+    """Every route, first calls and replays, a redemption that empties a lot, a ledger page."""
+    me, support = Identity.member(member), Identity.support("agent-1")
     base = f"/members/{member}"
     today = datetime.now(UTC).isoformat()
     probe("PUT", base, lambda: api.enrol(member))
@@ -115,11 +184,15 @@ def test_every_route_performs_only_actions_its_function_may(api: Api, probe: Pro
     first = probe("GET", f"{base}/ledger", identity=me, query={"limit": "1"})
     assert first.body["nextCursor"]
     probe("GET", f"{base}/ledger", identity=me, query={"limit": "1", "cursor": first.body["nextCursor"]})
+    # A cursor for a member that was never enrolled: the empty page reads the profile (404)
+    stranger = new_member()
+    forged = {"cursor": encode_cursor(stranger, 5)}
+    assert probe("GET", f"/members/{stranger}/ledger", identity=support, query=forged).status == 404
+    probe("GET", "/openapi.json")
+    probe("GET", "/swagger")
 
 
-def test_an_earn_while_lots_are_due_but_not_yet_expired_may_read_the_pages(
-    api: Api, probe: Probe, recorder: ActionRecorder, member: str
-) -> None:
+def lots_due_but_not_yet_expired(api: Api, probe: Probe, recorder: ActionRecorder, member: str) -> None:
     # Given a member whose lot expired yesterday and that no expiry run has expired yet
     long_ago = datetime.now(UTC) - timedelta(days=733)
     partner = Actor("partner", "pos-test")
@@ -133,10 +206,10 @@ def test_an_earn_while_lots_are_due_but_not_yet_expired_may_read_the_pages(
         "POST", f"/members/{member}/earn", lambda: api.earn(member, transactionId=f"{member}-new", amount="5")
     )
     assert response.body["balance"] == 5
-    assert "Query" in recorder.actions
+    assert "dynamodb:Query" in recorder.actions
 
 
-def test_an_earn_that_finds_the_days_lot_elsewhere_than_the_wallet_said_may_read_its_page(
+def days_lot_not_where_the_wallet_said(
     api: Api, probe: Probe, recorder: ActionRecorder, table: Any, member: str
 ) -> None:
     # Given today's lot exists, but the wallet no longer remembers it as the last one
@@ -152,4 +225,61 @@ def test_an_earn_that_finds_the_days_lot_elsewhere_than_the_wallet_said_may_read
         lambda: api.earn(member, transactionId=f"{member}-b", occurredAt=today),
     )
     assert response.body["balance"] == 200
-    assert "GetItem" in recorder.actions
+    assert "dynamodb:GetItem" in recorder.actions
+
+
+# ---------------------------------------------------------------- nothing missing
+
+
+def test_every_route_performs_only_actions_its_function_may(api: Api, probe: Probe) -> None:
+    every_route(api, probe, new_member())
+
+
+def test_an_earn_while_lots_are_due_but_not_yet_expired_may_read_the_pages(
+    api: Api, probe: Probe, recorder: ActionRecorder
+) -> None:
+    lots_due_but_not_yet_expired(api, probe, recorder, new_member())
+
+
+def test_an_earn_that_finds_the_days_lot_elsewhere_than_the_wallet_said_may_read_its_page(
+    api: Api, probe: Probe, recorder: ActionRecorder, table: Any
+) -> None:
+    days_lot_not_where_the_wallet_said(api, probe, recorder, table, new_member())
+
+
+def test_the_functions_that_apply_the_rules_read_them_from_the_parameter(
+    api: Api, probe: Probe, recorder: ActionRecorder
+) -> None:
+    """The control of the SSM set-up: a rules read is recorded, and granted (checked by `probe`)."""
+    member = new_member()
+    forget_configuration()
+    probe("PUT", f"/members/{member}", lambda: api.enrol(member))
+    probe("POST", f"/members/{member}/earn", lambda: api.earn(member))
+    assert "ssm:GetParameter" in recorder.actions
+
+
+# ---------------------------------------------------------------- nothing unused
+
+
+def test_each_function_is_granted_no_action_its_code_does_not_use(
+    api: Api, probe: Probe, recorder: ActionRecorder, table: Any, template: dict[str, Any]
+) -> None:
+    # Given every path of every route has run, each function reading the rules afresh
+    recorder.used.clear()
+    forget_configuration()
+    every_route(api, probe, new_member())
+    lots_due_but_not_yet_expired(api, probe, recorder, new_member())
+    days_lot_not_where_the_wallet_said(api, probe, recorder, table, new_member())
+
+    # Then each function's policy grants nothing more than its calls used
+    functions = {route.function for route in api.routes}
+    assert functions == set(serverless_functions(template)), "a function serves no route: drive it here"
+    unused = {
+        function: sorted(granted(template, function) - recorder.used[function])
+        for function in sorted(functions)
+    }
+    unused = {function: actions for function, actions in unused.items() if actions}
+    assert not unused, "; ".join(
+        f"{function} is granted {', '.join(actions)} but its code never uses it"
+        for function, actions in unused.items()
+    )
