@@ -9,6 +9,6 @@ from loyalty.http.telemetry import logger
 app = build_resolver(balance.router, validation=False)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def lambda_handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)

@@ -9,7 +9,7 @@ from loyalty.http.telemetry import logger, publish_metrics
 app = build_resolver(earn.router)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @publish_metrics
 def lambda_handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,15 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 # A refused or read-only request publishes no business metric: that is normal, not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+# Libraries whose DEBUG lines carry request parameters and bodies (botocore's and pynamodb's
+# DynamoDB calls with the items, Powertools' route arguments with the parsed body): emails and
+# names. Held at INFO whatever a deployer chooses (`LogLevel`, `POWERTOOLS_DEBUG`, Lambda's
+# application log level on the root logger): no setting puts personal data in the logs
+# (docs/security.md). An operator who needs them on a test stack lowers them in code, knowingly.
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "pynamodb", "aws_lambda_powertools")
+for _library in QUIET_LIBRARIES:
+    logging.getLogger(_library).setLevel(logging.INFO)
 
 logger = Logger()
 metrics = Metrics()
