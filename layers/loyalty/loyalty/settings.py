@@ -6,6 +6,16 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+# Set by Lambda in every execution environment, and reserved: a function's configuration can
+# neither set nor remove them (Lambda refuses a template that names one). Any one of them, even
+# empty, means "in Lambda", where the development identity is refused (docs/security.md).
+LAMBDA_VARIABLES = (
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -25,7 +35,7 @@ class Settings:
         return cls(
             table_name=table_name,
             rules_source=os.environ.get("RULES_SOURCE", "default"),
-            running_in_lambda="AWS_LAMBDA_FUNCTION_NAME" in os.environ,
+            running_in_lambda=any(name in os.environ for name in LAMBDA_VARIABLES),
             expiry_shards=_positive_int("EXPIRY_SHARDS", 64),
         )
 

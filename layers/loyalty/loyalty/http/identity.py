@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from loyalty.domain.ledger import Actor
 
@@ -13,6 +14,7 @@ PARTNER_SCOPE = "loyalty/partner"
 # Claims minted by the local development identity scheme (devtools.identity) carry this issuer;
 # they are refused whenever the code runs in Lambda.
 DEV_ISSUER = "https://loyalty.local/dev-identity"
+DEV_ISSUER_HOST = "loyalty.local"
 
 
 class Role(StrEnum):
@@ -100,13 +102,25 @@ def _scopes(jwt: dict[str, Any], claims: dict[str, Any]) -> set[str]:
     return set(scope_claim.split()) if isinstance(scope_claim, str) else set()
 
 
+def is_development_issuer(issuer: Any) -> bool:
+    """Whether `iss` names the development identity scheme, however it is spelt (case, trailing
+    slash, scheme, path, spaces); an issuer that cannot be read counts as one (fail closed)."""
+    if not isinstance(issuer, str):
+        return False
+    try:
+        host = urlsplit(issuer.strip()).hostname or ""
+    except ValueError:
+        return True
+    return host.rstrip(".") == DEV_ISSUER_HOST or DEV_ISSUER_HOST in issuer.lower()
+
+
 def caller_from_event(event: dict[str, Any], *, in_lambda: bool) -> Caller:
     """The verified caller of an HTTP API (payload 2.0) event; `Unauthenticated` when there is none."""
     jwt = ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt")
     if not isinstance(jwt, dict) or not isinstance(jwt.get("claims"), dict):
         raise Unauthenticated("no verified identity on this request")
     claims: dict[str, Any] = jwt["claims"]
-    if in_lambda and claims.get("iss") == DEV_ISSUER:
+    if in_lambda and is_development_issuer(claims.get("iss")):
         raise Unauthenticated("development identities are not accepted here")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
