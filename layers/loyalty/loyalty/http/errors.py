@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from loyalty.domain.errors import (
@@ -21,6 +21,7 @@ from loyalty.domain.errors import (
 )
 from loyalty.http.identity import Forbidden, Unauthenticated
 from loyalty.http.telemetry import count_refusal, logger
+from loyalty.store.transact import NO_ANSWER, aws_error_code, no_answer
 
 # Capacity and contention errors left after botocore's own retries: the caller should retry.
 RETRYABLE_AWS_ERRORS = frozenset(
@@ -56,7 +57,11 @@ def internal_error() -> Response[Any]:
 
 
 def busy() -> Response[Any]:
-    response = error_response(503, "service_unavailable", "busy right now: retry shortly with the same key")
+    """Throttled, or no answer: a movement may or may not have been made, and the caller's retry
+    with the same key (transactionId, Idempotency-Key) makes it once or replays it."""
+    response = error_response(
+        503, "service_unavailable", "busy or not answering right now: retry shortly with the same key"
+    )
     response.headers["Retry-After"] = "1"
     return response
 
@@ -130,7 +135,18 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(PynamoDBException)
     def _store(error: PynamoDBException) -> Response[Any]:
-        return aws_error(error.cause_response_code or "")
+        if no_answer(error):
+            logger.warning("DynamoDB did not answer", extra={"awsError": type(error.cause).__name__})
+            return busy()
+        return aws_error(aws_error_code(error))
+
+    @app.exception_handler(BotoCoreError)
+    def _botocore(error: BotoCoreError) -> Response[Any]:
+        if isinstance(error, NO_ANSWER):
+            logger.warning("an AWS service did not answer", extra={"awsError": type(error).__name__})
+            return busy()
+        logger.exception("unexpected botocore error")
+        return internal_error()
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[Any]:

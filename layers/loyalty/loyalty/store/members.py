@@ -12,7 +12,7 @@ from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.ledger import Actor
 from loyalty.store import keys
 from loyalty.store.models import ActorAttribute, ProfileItem, TableItem, WalletItem, bind
-from loyalty.store.transact import Transaction, TransactionCancelled
+from loyalty.store.transact import Transaction, TransactionCancelled, aws_error_code
 from loyalty.store.wallet import read_live
 from loyalty.timefmt import format_instant
 
@@ -96,7 +96,7 @@ def _update(member_id: str, values: dict[str, Any], now: datetime) -> Profile:
     try:
         item.update(actions=actions, condition=TableItem.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(error) == "ConditionalCheckFailedException":
             raise MemberNotFound(member_id) from None
         raise
     return Profile.of(item)

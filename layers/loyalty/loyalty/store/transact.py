@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -24,6 +26,9 @@ MAX_TRANSACTION_ITEMS = 100
 CONFLICT_CODES = frozenset({"TransactionConflict"})
 THROTTLE_CODES = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 SEND_ORDER = ("check", "delete", "put", "update")
+# No answer from DynamoDB after botocore's retries: a timeout, a connection refused or closed.
+# The request may or may not have been applied; only the caller's retry with its key can tell.
+NO_ANSWER = (HTTPClientError, BotocoreConnectionError)
 
 
 @dataclass
@@ -124,16 +129,41 @@ def _send(transaction: TransactWrite, part: Part) -> None:
         )
 
 
+def aws_error_code(error: PynamoDBException) -> str:
+    """DynamoDB's error code behind a pynamodb error, or "" when DynamoDB did not answer.
+
+    Not pynamodb's `cause_response_code`: it raises AttributeError when the cause is a timeout
+    (urllib3's timeouts carry `response = None`), which turned a timeout into a crash."""
+    cause = error.cause
+    return str(cause.response.get("Error", {}).get("Code", "")) if isinstance(cause, ClientError) else ""
+
+
+def aws_error_message(error: PynamoDBException) -> str:
+    cause = error.cause
+    return str(cause.response.get("Error", {}).get("Message", "")) if isinstance(cause, ClientError) else ""
+
+
+def no_answer(error: PynamoDBException) -> bool:
+    """DynamoDB did not answer (after botocore's retries): the outcome is unknown."""
+    return isinstance(error.cause, NO_ANSWER)
+
+
 def translate(error: TransactWriteError, sent: list[Part]) -> Exception:
     """The domain's reading of a failed transaction.
 
     - a condition failed → `TransactionCancelled` naming those parts (with the items asked for);
     - another transaction on the same items → `TransactionCancelled` with nothing failed (retry);
     - an item or the request over DynamoDB's size limits → `MovementTooLarge`, never a retry;
-    - throttling left after botocore's retries → `Unavailable` (503, retry later).
+    - throttling left after botocore's retries → `Unavailable` (503, retry later);
+    - no answer (a timeout, a connection lost) after botocore's retries → `Unavailable` too: the
+      transaction may have committed, and the caller's retry with the same key then replays it
+      (the purchase guard or the request record says it was made). Not retried here: botocore
+      already waited through its attempts, each up to the read timeout.
     """
-    code = error.cause_response_code
-    message = error.cause_response_message or ""
+    if no_answer(error):
+        return Unavailable("DynamoDB did not answer: the movement may or may not have been made")
+    code = aws_error_code(error)
+    message = aws_error_message(error)
     reasons = error.cancellation_reasons
     if code == "TransactionCanceledException" and reasons:
         failed: dict[str, dict[str, Any] | None] = {}
