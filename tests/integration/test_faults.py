@@ -22,9 +22,10 @@ Botocore's backoff is set to zero and its retry quota left unbounded while the f
 quota (500 units, 5 per throttled retry) is process-wide and would otherwise run dry for the
 tests that follow.
 
-A Lambda instance serves one request at a time, and Powertools' resolver keeps the current event
-on the resolver, so the handlers are not meant to run in threads: the concurrent test drives the store's `earn` and `redeem` from threads, where the retry loop
-and the idempotency live; the other tests call the real handlers.
+A Lambda instance serves one request at a time, and Powertools keeps the current event on the
+resolver, so the handlers are not meant to run in threads: the concurrent test drives the
+store's `earn` and `redeem` from threads, where the retry loop and the idempotency live; the
+other tests call the real handlers.
 """
 
 from __future__ import annotations
