@@ -480,9 +480,11 @@ def test_botocore_resends_a_transaction_with_the_token_of_its_first_attempt(
 def test_threads_retrying_the_same_key_under_injected_conflicts_make_one_movement_each(
     faults: Injector, new_member: Callable[[], Member]
 ) -> None:
-    # Given a member, and transactions that conflict a third of the time or lose their response
+    # Given a member, and transactions that conflict (the first two, then a third of the time) or
+    # lose their response
     member = new_member()
     faults.arm(
+        Fault("conflict", WRITE, calls=2),  # the first two for sure: few transactions are sent
         Fault("conflict", WRITE, calls=None, chance=0.3),
         Fault("timeout-after", WRITE, calls=None, chance=0.15),
     )
