@@ -14,12 +14,14 @@ from loyalty.domain.errors import InsufficientPoints, InvalidRequest
 from loyalty.domain.ledger import Actor, EntryType
 from loyalty.domain.lots import Lot
 from loyalty.domain.movements import (
+    ClaimCredit,
     Drop,
     NewLot,
     Spend,
     TopUp,
     credit_purchase,
     debit_points,
+    settle_owed,
 )
 from loyalty.domain.rules import ProgramRules, default_rules, default_rules_text, parse_rules
 from loyalty.domain.wallet import LotPage, NeedMorePages, Snapshot, WalletState, page_key_of_lot
@@ -268,3 +270,76 @@ def test_emptying_the_lot_the_last_credit_went_to_forgets_it() -> None:
     assert result.change.after.last_lot_id is None
     assert result.change.after.next_expiry_at is None
     assert result.change.after.pages == {}
+
+
+# ---- points owed after a return, and claims
+
+
+@pytest.mark.parametrize(
+    ("owed", "points", "settled", "credited"),
+    [(0, 40, 0, 40), (15, 40, 15, 25), (40, 40, 40, 0), (90, 40, 40, 0), (5, 0, 0, 0)],
+)
+def test_a_credit_settles_what_is_owed_first(owed: int, points: int, settled: int, credited: int) -> None:
+    assert settle_owed(owed, points) == (settled, credited)
+
+
+def test_an_earn_pays_back_the_points_owed_and_credits_the_rest() -> None:
+    # Given a member owing 30 points after a return
+    state = wallet(available=0, owed=30)
+
+    # When a purchase earns 100
+    result = credit(state, purchase("100"))
+
+    # Then 30 settle the debt and the lot holds 70, as do the balance and the entry
+    assert result.change.after.owed == 0
+    assert result.change.after.available == 70
+    assert result.lot is not None and result.lot.original == 70
+    assert result.change.entry.points == 70
+    assert result.change.entry.details["earned"] == 100
+    assert result.change.entry.details["owedSettled"] == 30
+
+
+def test_an_earn_smaller_than_the_debt_makes_no_lot() -> None:
+    result = credit(wallet(owed=250), purchase("100"))
+
+    assert result.lot is None
+    assert result.change.pages == ()
+    after = result.change.after
+    assert (after.owed, after.available, result.change.entry.points) == (150, 0, 0)
+
+
+def test_an_approved_claim_makes_a_claim_lot_issued_on_the_approval_day() -> None:
+    # Given a purchase 100 days old, approved today
+    bought = purchase("80", at=NOW - timedelta(days=100))
+    claim = ClaimCredit(claim_id="clm_1", approved_at=NOW)
+
+    result = credit(wallet(), bought, claim=claim)
+
+    # Then the lot is a claim lot issued today, expiring 24 months after the purchase
+    assert result.lot is not None
+    assert result.lot.lot_id == "20280816-20261124-c"
+    assert result.change.entry.type == EntryType.CLAIM_CREDIT
+    assert result.change.entry.details["claimId"] == "clm_1"
+
+
+def test_an_approved_claim_is_valid_at_least_thirty_days_after_the_approval() -> None:
+    # Given points that expire on 31 December, and a purchase of 20 November claimed on 24 November
+    rules = rules_with(policy="fixedDate", month=12, day=31, yearsAfter=0)
+    bought = purchase("80", at=datetime(2026, 11, 20, 10, tzinfo=UTC))
+    claim = ClaimCredit(claim_id="clm_1", approved_at=datetime(2026, 12, 10, 10, tzinfo=UTC))
+
+    result = credit_purchase(
+        wallet(),
+        bought,
+        quote_points(rules, bought),
+        transaction_id="t-1",
+        rules=rules,
+        actor=PARTNER,
+        now=claim.approved_at,
+        entry_id="led_1",
+        claim=claim,
+    )
+
+    # Then the lot expires at the end of 9 January (30 days after 10 December), not 31 December
+    assert result.lot is not None
+    assert result.lot.lot_id.startswith("20270109-20261210-c")

@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 
 from loyalty.domain.earning import EarnQuote, Purchase
 from loyalty.domain.errors import InsufficientPoints, InvalidRequest
-from loyalty.domain.expiry import ACTIVITY_BUCKET, bucket_for, expires_at, follows_activity, last_day
+from loyalty.domain.expiry import (
+    ACTIVITY_BUCKET,
+    bucket_for,
+    end_of_day,
+    expires_at,
+    follows_activity,
+    last_day,
+)
 from loyalty.domain.ledger import Actor, EntryType, LedgerEntry, LotMovement
 from loyalty.domain.lots import Lot, Take, allocate, is_live
 from loyalty.domain.rules import ProgramRules
@@ -105,6 +112,25 @@ class MemberChange:
 # ---- credit: a purchase becomes points
 
 
+def settle_owed(owed: int, points: int) -> tuple[int, int]:
+    """Points owed after a return are settled first by the next credit of any kind:
+    `(settled, credited)`, what the credit pays back and what is left to credit into lots."""
+    settled = min(max(owed, 0), points)
+    return settled, points - settled
+
+
+@dataclass(frozen=True)
+class ClaimCredit:
+    """A purchase credited by an approved claim rather than by the partner's earn: the lot is
+    issued on the approval day (kind `claim`), its expiry computed from the purchase date but
+    never sooner than `minimum_validity` after the approval's local day."""
+
+    claim_id: str
+    approved_at: datetime
+    reason: str = "claim approved"
+    minimum_validity: timedelta = timedelta(days=30)
+
+
 @dataclass(frozen=True)
 class Credit:
     """A credited purchase: the change to write, and the lot (None when it earned no point)."""
@@ -131,6 +157,7 @@ def credit_purchase(
     entry_id: str,
     due: int = 0,
     page: LotPage | None = None,
+    claim: ClaimCredit | None = None,
 ) -> Credit:
     """Credit `quote.points` for a purchase into the lot of its day and expiry.
 
@@ -138,32 +165,39 @@ def credit_purchase(
     whose points would already have expired is refused. `due` is the points of lots past their
     expiry that the run has not expired yet (they do not count in the balance the entry
     records); `page` is the lot's page when the store had to read it (the lot was there but
-    the wallet did not say so).
+    the wallet did not say so). With `claim`, the credit is an approved claim's (see ClaimCredit).
+
+    Points owed after a return are settled first (`settle_owed`): only the rest makes the lot.
+    The entry's `points` is what the balance gained; `details` keep the points earned and settled.
     """
     check_purchase_time(purchase, now)
     activity_at = max(wallet.last_activity_at, purchase.occurred_at)
     expiry = expires_at(
         rules, earned_at=purchase.occurred_at, enrolled_at=wallet.enrolled_at, last_activity_at=activity_at
     )
+    tz = rules.tz
+    if claim is not None and expiry is not None:
+        expiry = max(expiry, end_of_day(claim.approved_at.astimezone(tz).date() + claim.minimum_validity, tz))
     if expiry is not None and expiry <= now:
         raise InvalidRequest("occurredAt", "the purchase is too old: its points would already have expired")
-    tz = rules.tz
+    kind = "earn" if claim is None else "claim"
     bucket = bucket_for(rules, expiry)
-    earned_on = purchase.occurred_at.astimezone(tz).date()
-    lot_id = lot_id_for("earn", earned_on, bucket, last_day(expiry, tz) if expiry else None)
+    issued_on = (purchase.occurred_at if claim is None else claim.approved_at).astimezone(tz).date()
+    lot_id = lot_id_for(kind, issued_on, bucket, last_day(expiry, tz) if expiry else None)
     key = page_key_of_lot(lot_id)
+    owed_settled, credited = settle_owed(wallet.owed, quote.points)
     # The day's lot: its expiry is the end of the expiry date (or the wallet's, for ACTIVITY lots).
     lot = (
         Lot(
             lot_id=lot_id,
-            original=quote.points,
-            remaining=quote.points,
-            earned_at=purchase.occurred_at,
+            original=credited,
+            remaining=credited,
+            earned_at=purchase.occurred_at if claim is None else claim.approved_at,
             expires_at=expiry,
-            source_kind="earn",
+            source_kind=kind,
             rules_version=quote.rules_version,
         )
-        if quote.points > 0
+        if credited > 0
         else None
     )
     pages: tuple[PageChange, ...] = ()
@@ -178,7 +212,8 @@ def credit_purchase(
     activity_expiry = expiry if follows_activity(rules) else wallet.activity_expires_at
     after = replace(
         wallet,
-        available=wallet.available + quote.points,
+        available=wallet.available + credited,
+        owed=wallet.owed - owed_settled,
         version=wallet.version + 1,
         last_activity_at=activity_at,
         pages=directory,
@@ -189,20 +224,20 @@ def credit_purchase(
     )
     entry = LedgerEntry(
         entry_id=entry_id,
-        type=EntryType.EARN,
-        points=quote.points,
-        balance_after=wallet.available - due + quote.points,
+        type=EntryType.EARN if claim is None else EntryType.CLAIM_CREDIT,
+        points=credited,
+        balance_after=wallet.available - due + credited,
         occurred_at=purchase.occurred_at,
         recorded_at=now,
         actor=actor,
-        reason="purchase",
+        reason="purchase" if claim is None else claim.reason,
         rules_version=quote.rules_version,
-        lots=(
-            LotMovement(lot_id, quote.points, expiry, issue_month_of_lot(lot_id), expiry_month(expiry, tz)),
-        )
+        lots=(LotMovement(lot_id, credited, expiry, issue_month_of_lot(lot_id), expiry_month(expiry, tz)),)
         if lot is not None
         else (),
         details={
+            **({} if claim is None else {"claimId": claim.claim_id}),
+            **({"earned": quote.points, "owedSettled": owed_settled} if owed_settled else {}),
             "transactionId": transaction_id,
             "amount": str(purchase.amount),
             "currency": purchase.currency,

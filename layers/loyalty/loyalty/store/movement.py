@@ -94,6 +94,8 @@ def wallet_actions(before: WalletState, after: WalletState) -> list[Action]:
         WalletItem.available.set(after.available),
         WalletItem.version.set(after.version),
     ]
+    if after.owed != before.owed:
+        actions.append(WalletItem.owed.set(after.owed))
     if after.last_activity_at != before.last_activity_at:
         actions.append(WalletItem.last_activity_at.set(after.last_activity_at))
     for key in sorted(set(before.pages) | set(after.pages)):
