@@ -10,11 +10,17 @@ from typing import get_args
 from loyalty.domain.errors import InvalidRequest, UnknownCurrency
 from loyalty.domain.rules import Campaign, Channel, ProgramRules
 
-__all__ = ["CHANNELS", "EarnQuote", "Purchase", "active_campaigns", "quote_points"]
+__all__ = ["CHANNELS", "EarnQuote", "Purchase", "active_campaigns", "quote_points", "round_points"]
 
 CHANNELS: tuple[str, ...] = get_args(Channel)
 
 _ROUNDING = {"floor": ROUND_FLOOR, "nearest": ROUND_HALF_UP, "ceil": ROUND_CEILING}
+
+
+def round_points(value: Decimal, rounding: str) -> int:
+    """`value` rounded to whole points by the rules' rounding mode: `floor`, `nearest` (half up)
+    or `ceil` (the one rounding of `quote_points`; a partial return's points are rounded so too)."""
+    return int(value.to_integral_value(rounding=_ROUNDING[rounding]))
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,53 @@ class ConcurrentUpdate(Conflict):
     """Optimistic concurrency lost too many times in a row; the caller may retry (same key)."""
 
     code = "concurrent_update"
+# ---- returns (earn reversal)
+
+
+class PurchaseNotFound(NotFound):
+    """No purchase of this `transactionId` was credited to this member: never reported, credited
+    to another member, or only claimed (a pending claim has credited nothing yet)."""
+
+    code = "purchase_not_found"
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(
+            f"no purchase {transaction_id!r} was credited to this member", transactionId=transaction_id
+        )
+
+
+class CurrencyMismatch(InvalidRequest):
+    code = "currency_mismatch"
+
+    def __init__(self, currency: str, purchase_currency: str) -> None:
+        super().__init__("currency", f"the purchase was paid in {purchase_currency}, not {currency}")
+
+
+class PurchaseAlreadyReversed(Conflict):
+    """Every unit of the purchase's amount was already returned: nothing is left to reverse."""
+
+    code = "purchase_already_reversed"
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(
+            f"purchase {transaction_id!r} was already reversed in full", transactionId=transaction_id
+        )
+
+
+class ReversalExceedsPurchase(Conflict):
+    """A partial return larger than what is left of the purchase's amount."""
+
+    code = "reversal_exceeds_purchase"
+
+    def __init__(self, transaction_id: str, requested: str, reversible: str) -> None:
+        super().__init__(
+            f"{requested} cannot be returned on purchase {transaction_id!r}: only {reversible} is left",
+            transactionId=transaction_id,
+            requested=requested,
+            reversible=reversible,
+        )
+
+
 
 
 class MovementTooLarge(Conflict):

@@ -283,8 +283,26 @@ def _next_expiry_after_credit(
 
 @dataclass(frozen=True)
 class Debit:
+    """A debit's change and the lots it took (in the order taken). `owed_added` is the part of a
+    return's points the lots could not cover: it became points owed (`shortfall_to_owed`)."""
+
     change: MemberChange
     takes: tuple[LotMovement, ...]
+    owed_added: int = 0
+
+    @property
+    def taken(self) -> int:
+        """Points taken from lots (what the balance lost)."""
+        return sum(take.points for take in self.takes)
+
+
+class NeedLotPage(NeedMorePages):
+    """The lot to take first is in a page the read did not reach: read that one page (by key)
+    and run the step again with it as `first_page`."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 def debit_points(
@@ -298,22 +316,40 @@ def debit_points(
     now: datetime,
     entry_id: str,
     details: dict[str, object] | None = None,
+    first_lot_id: str | None = None,
+    first_page: LotPage | None = None,
+    shortfall_to_owed: bool = False,
+    activity: bool = True,
 ) -> Debit:
     """Take `points` from the live lots, soonest expiry first (invariant 4), never more than the
     live balance (InsufficientPoints). The member's activity moves undated lots' expiry.
+
+    For a return (earn reversal): `first_lot_id` is taken from first when it is live (the
+    purchase's own lot; `first_page` is its page when the read did not reach it, else
+    NeedLotPage), then the soonest-expiring lots; with `shortfall_to_owed`, what the live lots
+    cannot cover becomes points owed instead of a refusal (the balance never goes below zero).
+    Lots past their expiry that the run has not expired yet are never taken. `activity=False`:
+    the movement is not the member's activity (a return does not keep points alive).
 
     Raises NeedMorePages when the snapshot's whole pages do not hold the points, or hold no lot
     after the ones taken (the next expiry must be known): the store reads on and calls again.
     """
     wallet = snapshot.wallet
     live = wallet.available - due_points(snapshot, now)
-    if points > live:
+    if points > live and not shortfall_to_owed:
         raise InsufficientPoints(live, points)
+    taking = min(points, live)
+    first, pages = _first_lot(snapshot, first_lot_id, first_page)
+    first_points = min(first.remaining, taking) if first is not None and is_live(first, now) else 0
+    rest = taking - first_points
     known = snapshot.known_lots()
-    if sum(lot.remaining for lot in known if is_live(lot, now)) < points:
+    others = [lot for lot in known if first is None or lot.lot_id != first.lot_id]
+    if sum(lot.remaining for lot in others if is_live(lot, now)) < rest:
         raise NeedMorePages()
-    takes = allocate(known, points, now)
-    changes, remaining_lots = _take_from_pages(snapshot.pages, takes)
+    takes = [Take(first.lot_id, first_points, first.expires_at)] if first is not None and first_points else []
+    if rest:
+        takes += allocate(others, rest, now)
+    changes, remaining_lots = _take_from_pages(pages, takes)
     known_ids = {lot.lot_id for lot in known}
     upcoming = [lot for lot in remaining_lots if lot.lot_id in known_ids and lot.remaining]
     if not snapshot.complete and not upcoming:
@@ -330,9 +366,9 @@ def debit_points(
         directory[change.key] = sum(lot.remaining for lot in left)
         if days:
             first_days[change.key] = min(days)
-    activity_at = max(wallet.last_activity_at, now)
+    activity_at = max(wallet.last_activity_at, now) if activity else wallet.last_activity_at
     activity_expiry = wallet.activity_expires_at
-    if follows_activity(rules):
+    if activity and follows_activity(rules):
         activity_expiry = expires_at(
             rules, earned_at=now, enrolled_at=wallet.enrolled_at, last_activity_at=activity_at
         )
@@ -353,7 +389,8 @@ def debit_points(
     )
     after = replace(
         wallet,
-        available=wallet.available - points,
+        available=wallet.available - taking,
+        owed=wallet.owed + points - taking,
         version=wallet.version + 1,
         last_activity_at=activity_at,
         pages=directory,
@@ -365,8 +402,8 @@ def debit_points(
     entry = LedgerEntry(
         entry_id=entry_id,
         type=entry_type,
-        points=-points,
-        balance_after=live - points,
+        points=-taking,
+        balance_after=live - taking,
         occurred_at=now,
         recorded_at=now,
         actor=actor,
@@ -374,7 +411,27 @@ def debit_points(
         lots=movements,
         details=dict(details or {}),
     )
-    return Debit(MemberChange(before=wallet, after=after, pages=changes, entry=entry), movements)
+    member_change = MemberChange(before=wallet, after=after, pages=changes, entry=entry)
+    return Debit(member_change, movements, owed_added=points - taking)
+
+
+def _first_lot(
+    snapshot: Snapshot, lot_id: str | None, page: LotPage | None
+) -> tuple[Lot | None, tuple[LotPage, ...]]:
+    """The lot to take first, and the pages a debit may write: the snapshot's, plus the first
+    lot's own page when the read did not reach it. None when that lot is gone (its page left the
+    wallet's directory, or no longer holds it: spent, expired)."""
+    if lot_id is None:
+        return None, snapshot.pages
+    key = page_key_of_lot(lot_id)
+    for read in snapshot.pages:
+        if read.key == key:
+            return read.lots.get(lot_id), snapshot.pages
+    if key not in snapshot.wallet.pages:
+        return None, snapshot.pages
+    if page is None or page.key != key:
+        raise NeedLotPage(key)
+    return page.lots.get(lot_id), (*snapshot.pages, page)
 
 
 def _dropped(changes: tuple[PageChange, ...]) -> set[str]:
