@@ -1,12 +1,13 @@
-"""Lambda handler: POST /members/{memberId}/earn (partners report purchases)."""
+"""Lambda handler: POST /members/{memberId}/earn (partners report purchases) and
+POST /members/{memberId}/earn/{transactionId}/reversal (they report returns)."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
 from loyalty.http.resolver import build_resolver
-from loyalty.http.routes import earn
+from loyalty.http.routes import earn, reversal
 from loyalty.http.telemetry import logger, publish_metrics
 
-app = build_resolver(earn.router)
+app = build_resolver(earn.router, reversal.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

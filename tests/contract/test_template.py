@@ -73,8 +73,11 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     },
     "EarnFunction": {
         "dir": "earn",
-        "routes": {("POST", "/members/{memberId}/earn")},
-        "table_actions": {"BatchGetItem", "GetItem", "Query", "PutItem", "UpdateItem"},
+        "routes": {
+            ("POST", "/members/{memberId}/earn"),
+            ("POST", "/members/{memberId}/earn/{transactionId}/reversal"),
+        },
+        "table_actions": {"BatchGetItem", "GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "reads_rules": True,
     },
     "RedeemFunction": {

@@ -37,6 +37,12 @@ def call(api: Api, route: str, member_id: str, identity: Identity | None) -> Api
     if route == "redeem":
         headers = {"idempotency-key": uuid.uuid4().hex}
         return api.call("POST", f"{path}/redemptions", identity=identity, body={"points": 1}, headers=headers)
+    if route == "reversal":
+        # The return of a purchase a partner has just credited to this member (so a 201 is possible).
+        earned = api.earn(member_id, amount="10.00").body or {}
+        tx = earned.get("transactionId", f"tx-{uuid.uuid4().hex}")
+        headers = {"idempotency-key": uuid.uuid4().hex}
+        return api.call("POST", f"{path}/earn/{tx}/reversal", identity=identity, body={}, headers=headers)
     raise AssertionError(route)
 
 

@@ -25,6 +25,10 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "GET /members/{memberId}/lots": ("lots", (200, 403, 403, 200, 403, 401, 401)),
     "GET /members/{memberId}/ledger": ("ledger", (200, 403, 403, 200, 403, 401, 401)),
     "POST /members/{memberId}/earn": ("earn", (403, 403, 201, 403, 403, 401, 401)),
+    "POST /members/{memberId}/earn/{transactionId}/reversal": (
+        "reversal",
+        (403, 403, 201, 403, 403, 401, 401),
+    ),
     "POST /members/{memberId}/redemptions": ("redeem", (201, 403, 201, 403, 403, 401, 401)),
     "GET /openapi.json": ("openapi", (200,) * len(CALLERS)),
     "GET /swagger": ("swagger", (200,) * len(CALLERS)),

@@ -34,7 +34,7 @@ def test_a_partner_enrols_a_member_with_a_zero_balance(api: Api, member_id: str,
     assert body["emailOptIn"] is True
     assert body["enrolledAt"] == body["updatedAt"]
     assert body["enrolledAt"].endswith("Z")
-    assert body["balance"] == {"available": 0}
+    assert body["balance"] == {"available": 0, "owed": 0}
     # and the profile and an empty wallet are stored, the profile naming the partner who enrolled it
     stored = profile_item(table, member_id)
     assert stored is not None
@@ -65,7 +65,7 @@ def test_a_member_enrols_itself(api: Api, member_id: str, table: Any) -> None:
     # Then it is created, and the profile says the member enrolled itself
     assert response.status == 201
     assert response.body["memberId"] == member_id
-    assert response.body["balance"] == {"available": 0}
+    assert response.body["balance"] == {"available": 0, "owed": 0}
     stored = profile_item(table, member_id)
     assert stored is not None
     assert stored["enrolledBy"] == {"kind": "member", "id": member_id}
@@ -116,7 +116,7 @@ def test_updating_the_profile_of_a_member_with_points_reports_its_balance(api: A
     # Then the answer carries the balance, and the points are untouched
     assert response.status == 200
     assert response.body["name"] == "Renamed"
-    assert response.body["balance"] == {"available": 100}
+    assert response.body["balance"] == {"available": 100, "owed": 0}
     assert api.balance(enrolled).body["available"] == 100
 
 
@@ -147,7 +147,7 @@ def test_a_member_reads_its_own_profile_and_balance(api: Api, enrolled: str) -> 
     assert response.body["email"] == f"{enrolled}@example.com"
     assert response.body["name"] == "Test Member"
     assert response.body["locale"] == "en"
-    assert response.body["balance"] == {"available": 42}
+    assert response.body["balance"] == {"available": 42, "owed": 0}
 
 
 def test_a_support_agent_reads_any_member_profile(api: Api, enrolled: str) -> None:
@@ -160,7 +160,7 @@ def test_a_support_agent_reads_any_member_profile(api: Api, enrolled: str) -> No
     # Then the agent gets the profile and the balance
     assert response.status == 200
     assert response.body["memberId"] == enrolled
-    assert response.body["balance"] == {"available": 7}
+    assert response.body["balance"] == {"available": 7, "owed": 0}
 
 
 def test_reading_an_unknown_member_is_a_404(api: Api, member_id: str) -> None:

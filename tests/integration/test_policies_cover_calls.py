@@ -35,7 +35,7 @@ from loyalty.http import resolver
 from loyalty.settings import settings
 from loyalty.store import members, points
 from loyalty.store.ledger import encode_cursor
-from tests.integration.conftest import Api, ApiResponse, match
+from tests.integration.conftest import PARTNER, Api, ApiResponse, match
 
 TRANSACTION_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
 TRANSACTION_ITEM_ACTIONS["ConditionCheck"] = "ConditionCheckItem"
@@ -190,6 +190,29 @@ def every_route(api: Api, probe: Probe, member: str) -> None:
     assert probe("GET", f"/members/{stranger}/ledger", identity=support, query=forged).status == 404
     probe("GET", "/openapi.json")
     probe("GET", "/swagger")
+    returns_that_owe_and_empty_a_lot_page(api, probe, member)
+
+
+def returns_that_owe_and_empty_a_lot_page(api: Api, probe: Probe, member: str) -> None:
+    """A return of spent points (owed), replayed; then a return that empties its lot's page."""
+
+    def reverse(transaction_id: str) -> ApiResponse:
+        return api.call(
+            "POST",
+            f"/members/{member}/earn/{transaction_id}/reversal",
+            identity=PARTNER,
+            body={},
+            headers={"idempotency-key": f"return-{transaction_id}"},
+        )
+
+    path = f"/members/{member}/earn/{{transactionId}}/reversal"
+    for _ in range(2):
+        assert probe("POST", path, lambda: reverse(f"{member}-1")).status == 201
+    # 150 points: 100 pay what the first return left owed, 50 make a lot (its page is new)
+    earn = f"/members/{member}/earn"
+    probe("POST", earn, lambda: api.earn(member, transactionId=f"{member}-r", amount="150"))
+    emptied = probe("POST", path, lambda: reverse(f"{member}-r"))
+    assert emptied.status == 201 and emptied.body["taken"] > 0, emptied.body
 
 
 def lots_due_but_not_yet_expired(api: Api, probe: Probe, recorder: ActionRecorder, member: str) -> None:

@@ -23,6 +23,8 @@ SCENARIO = [
     ("balance/get-balance-self.json", 200),
     ("balance/get-lots-support.json", 200),
     ("ledger/get-ledger-self.json", 200),
+    ("earn/reverse-partial-return.json", 201),  # 50 of the 129.90 EUR returned: the points are spent
+    ("earn/reverse-partial-return.json", 201),  # a retry: the original response again
     ("openapi/get-openapi-json.json", 200),
 ]
 
@@ -64,3 +66,8 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
         "redeem",
         "earn",
     ]
+    returned = bodies["earn/reverse-partial-return.json"]
+    assert returned[0] == returned[1]
+    first = returned[0]
+    # floor(129 * 50 / 129.90) = 49 points: the 29 left are taken, 20 are owed
+    assert (first["points"], first["taken"], first["owed"], first["balance"]) == (49, 29, 20, 0)

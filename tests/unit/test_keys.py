@@ -5,6 +5,7 @@ from __future__ import annotations
 from loyalty.store import keys
 
 MEMBER_ITEMS = {
+    "open claims": keys.open_claims_sk(),
     "request record": keys.request_sk("redeem", "k-1"),
     "ledger entry": keys.ledger_sk(1),
     "last ledger entry": keys.ledger_sk(999_999_999_999),
@@ -32,6 +33,7 @@ def test_a_members_items_sort_requests_ledger_profile_wallet_last_request_then_p
 
     # Then the order is the one docs/design.md describes (pages: dated, ACTIVITY, NEVER)
     assert order == [
+        "open claims",
         "request record",
         "ledger entry",
         "last ledger entry",
@@ -67,6 +69,32 @@ def test_request_records_fall_in_no_range_that_is_read() -> None:
     record = MEMBER_ITEMS["request record"]
     for key_range in (keys.WALLET_RANGE, keys.PROFILE_RANGE, keys.LEDGER_AND_PROFILE_RANGE):
         assert not inside(key_range, record)
+
+
+def test_the_count_of_open_claims_falls_in_no_range_that_is_read() -> None:
+    count = MEMBER_ITEMS["open claims"]
+    for key_range in (
+        keys.WALLET_RANGE,
+        keys.PROFILE_RANGE,
+        keys.LEDGER_AND_PROFILE_RANGE,
+        keys.LEDGER_RANGE,
+    ):
+        assert not inside(key_range, count)
+
+
+def test_claims_sort_oldest_first_in_their_status_partition() -> None:
+    # Given two claims filed a millisecond apart, the later one with the smaller id
+    first = keys.claims_status_sk("2026-11-23T10:00:00.000Z", "clm_ZZZZZZZZZZZZZZZZZZZZZZZZZZ")
+    second = keys.claims_status_sk("2026-11-23T10:00:00.001Z", "clm_00000000000000000000000000")
+
+    # Then the index sorts them by filing instant, and each status has a partition of its own
+    assert first < second
+    assert keys.claims_status_pk("pending") == "CLAIMS#pending" != keys.claims_status_pk("approved")
+
+
+def test_program_wide_items_live_outside_every_member_partition() -> None:
+    assert keys.claim_pk("clm_1") == "CLAIM#clm_1" and keys.claim_id_of(keys.claim_pk("clm_1")) == "clm_1"
+    assert not keys.claim_pk("x").startswith("MEMBER#") and not keys.purchase_pk("x").startswith("MEMBER#")
 
 
 def test_ledger_entries_sort_by_sequence() -> None:

@@ -70,7 +70,7 @@ def test_the_shipped_default_loads_with_the_documented_values() -> None:
     assert rules.earning.rounding == "floor"
     assert rules.expiry == RollingExpiry(policy="rolling", months=24, end_of_month=False)
     assert rules.reminders.days_before == (30, 7)
-    assert rules.claims.window_days == 90
+    assert (rules.claims.min_age_days, rules.claims.window_days, rules.claims.max_open_claims) == (2, 180, 5)
     assert (rules.transfers.min_points, rules.transfers.max_points_per_day) == (100, 10000)
 
 

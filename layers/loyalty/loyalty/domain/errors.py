@@ -149,3 +149,48 @@ class Unavailable(DomainError):
     """DynamoDB keeps throttling after the SDK's retries: the caller should retry shortly (503)."""
 
     code = "service_unavailable"
+
+
+# ---- claims for missing points
+
+
+class ClaimNotFound(NotFound):
+    """No such claim, or (for a member) a claim of another member: its existence is not told."""
+
+    code = "claim_not_found"
+
+    def __init__(self, claim_id: str) -> None:
+        super().__init__(f"claim {claim_id!r} was not found", claimId=claim_id)
+
+
+class ClaimAlreadyDecided(Conflict):
+    """A claim is decided exactly once: a second decision changes nothing and says the status."""
+
+    code = "claim_already_decided"
+
+    def __init__(self, claim_id: str, status: str) -> None:
+        super().__init__(f"claim {claim_id!r} is already {status}", claimId=claim_id, status=status)
+
+
+class TooManyOpenClaims(Conflict):
+    """The member already has the most pending claims the rules allow (`claims.maxOpenClaims`)."""
+
+    code = "too_many_open_claims"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this member already has {limit} pending claims, the most the program allows: "
+            "wait for one to be decided",
+            maxOpenClaims=limit,
+        )
+
+
+class PurchaseClaimedByAnother(Conflict):
+    """Another member's claim for this `transactionId` is pending: the purchase is one (invariant 2)."""
+
+    code = "purchase_claimed_by_another_member"
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(
+            f"purchase {transaction_id!r} is claimed by another member", transactionId=transaction_id
+        )

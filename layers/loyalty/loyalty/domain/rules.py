@@ -251,9 +251,24 @@ class ReminderRules(_Model):
 
 
 class ClaimRules(_Model):
-    """A missing purchase may be claimed up to `window_days` days after it happened."""
+    """Claims for missing points (local days in the program timezone): a purchase may be claimed
+    from `min_age_days` days after it happened (before that the partner may still report it) up
+    to `window_days` days after it; a member has at most `max_open_claims` claims pending at once.
+    The two newer fields have defaults, so a document written before them still loads."""
 
+    min_age_days: Annotated[StrictInt, Field(ge=0, le=365)] = 2
     window_days: Annotated[StrictInt, Field(ge=1, le=3650)]
+    max_open_claims: Annotated[StrictInt, Field(ge=1, le=1000)] = 5
+
+    @field_validator("window_days")
+    @classmethod
+    def _window_after_minimum_age(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("min_age_days")
+        if minimum is not None and value < minimum:
+            raise PydanticCustomError(
+                "claim_window", "must be at least minAgeDays ({minimum})", {"minimum": minimum}
+            )
+        return value
 
 
 class TransferRules(_Model):

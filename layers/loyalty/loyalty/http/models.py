@@ -106,8 +106,15 @@ class ProfileRequest(Body):
     email_opt_in: StrictBool = False
 
 
+OWED = (
+    "points owed after returns of purchases whose points were already spent: shown apart from "
+    "`available` (never below zero), settled first by the next credits of any kind"
+)
+
+
 class BalanceSummary(Body):
     available: Points
+    owed: Points = Field(default=0, description=OWED)
 
 
 class MemberResponse(Body):
@@ -138,6 +145,7 @@ class ExpiringMonth(Body):
 class BalanceResponse(Body):
     member_id: str
     available: Points
+    owed: Points = Field(default=0, description=OWED)
     expiring: list[ExpiringPoints] = Field(
         description="points per expiry date, soonest first, for the soonest expiry months (at least "
         "the first: a balance read costs the same whatever the member holds); `expiringByMonth` has all"
@@ -262,6 +270,54 @@ class EarnResponse(Body):
     expires_at: str | None
     balance: Points
     rules_version: str
+    owed_settled: Points = Field(
+        default=0, description="of `points`, what paid back points owed after a return (not in the lot)"
+    )
+
+
+# ---- returns (earn reversal)
+
+
+class ReversalRequest(Body):
+    """A return. No `amount` (or no body at all): everything not yet returned; else a partial
+    return of that amount, in the purchase's currency (`currency`, when given, must be it)."""
+
+    # As the earn's amount: ASCII digits only, greater than zero.
+    amount: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$",
+                examples=["19.90"],
+                description="the amount returned, greater than zero; absent: everything not yet returned",
+                json_schema_extra={"not": {"pattern": "^[0.]+$"}},
+            ),
+        ]
+        | None
+    ) = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])] | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def positive(cls, amount: str | None) -> str | None:
+        if amount is not None and Decimal(amount) <= 0:
+            raise ValueError("must be greater than zero")
+        return amount
+
+
+class ReversalResponse(Body):
+    reversal_id: str = Field(description="the ledger entry of the return")
+    transaction_id: str
+    amount: str = Field(description="the amount this return gave back")
+    currency: str
+    points: Points = Field(description="points this return reversed: `taken` + `owedAdded`")
+    taken: Points = Field(description="points taken from the member's lots (own lot first)")
+    owed_added: Points = Field(description="points the lots could not cover (already spent): now owed")
+    owed: Points = Field(description="points the member owes in all, after this return")
+    balance: Points
+    reversed_amount: str = Field(description="the purchase's amount returned so far, this return included")
+    reversed_points: Points = Field(description="the purchase's points reversed so far, this return included")
+    lots: list[LotMovement]
 
 
 # ---- redeem

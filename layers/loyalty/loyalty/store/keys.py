@@ -9,6 +9,10 @@ A member's partition holds, in sort-key order (docs/design.md, "One table"):
     WALLET#LAST                        the last mutating request │      │ PROFILE_RANGE
     WALLET#LOTS#<bucket>/<issue month> lot pages, in spend order ┘      ┘
 
+and, before them all, `CLAIMS`: the count of the member's pending claims (read by no range).
+Program-wide items have partitions of their own: `PURCHASE#<transactionId>` (the purchase
+guard) and `CLAIM#<claimId>` (a claim), whose sparse index ByStatus lists claims by status.
+
 `tests/unit/test_keys.py` checks this order, so a new item type cannot fall inside a range
 that would then read it as something else.
 """
@@ -28,6 +32,9 @@ WALLET = "WALLET"
 LAST_REQUEST = "WALLET#LAST"
 LOT_PAGE_PREFIX = "WALLET#LOTS#"
 PURCHASE = "PURCHASE"
+CLAIM = "CLAIM"
+# Sorts before IDEMPOTENCY#: outside every range the store reads (tests/unit/test_keys.py).
+OPEN_CLAIMS = "CLAIMS"
 # Sorts after every character the keys above use: the inclusive upper end of a prefix's range.
 END = "~"
 
@@ -87,6 +94,36 @@ def ledger_sk(sequence: int) -> str:
 
 def purchase_pk(transaction_id: str) -> str:
     return f"PURCHASE#{transaction_id}"
+
+
+# ---- claims
+
+
+def open_claims_sk() -> str:
+    """The member's count of pending claims (`MEMBER#<id>`, `CLAIMS`)."""
+    return OPEN_CLAIMS
+
+
+def claim_pk(claim_id: str) -> str:
+    return f"CLAIM#{claim_id}"
+
+
+def claim_sk() -> str:
+    return CLAIM
+
+
+def claim_id_of(pk: str) -> str:
+    return pk.removeprefix("CLAIM#")
+
+
+def claims_status_pk(status: str) -> str:
+    """The ByStatus partition of the claims in `status` (`CLAIMS#pending`, …)."""
+    return f"CLAIMS#{status}"
+
+
+def claims_status_sk(created_at: str, claim_id: str) -> str:
+    """Oldest first: the claim's creation instant (fixed width, sorts like time), then its id."""
+    return f"{created_at}#{claim_id}"
 
 
 # ---- the sparse index ByNextExpiry

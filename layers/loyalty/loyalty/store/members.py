@@ -102,9 +102,10 @@ def _update(member_id: str, values: dict[str, Any], now: datetime) -> Profile:
     return Profile.of(item)
 
 
-def profile_and_balance(member_id: str, now: datetime) -> tuple[Profile, int]:
-    """The profile and the live balance, in one Query (profile, wallet and lot pages are adjacent)."""
+def profile_and_balance(member_id: str, now: datetime) -> tuple[Profile, int, int]:
+    """The profile, the live balance and the points owed after returns (shown apart), in one Query
+    (profile, wallet and lot pages are adjacent)."""
     live = read_live(member_id, now, consistent=False, with_profile=True)
     if live.read.profile is None:
         raise MemberNotFound(member_id)
-    return Profile.of(live.read.profile), live.available
+    return Profile.of(live.read.profile), live.available, live.snapshot.wallet.owed

@@ -191,6 +191,10 @@ class PurchaseGuardItem(TableItem, discriminator="purchase"):
     request_hash = UnicodeAttribute(attr_name="requestHash", null=True)
     result = UnicodeAttribute(null=True)
     created_at = InstantAttribute(attr_name="createdAt")
+    # Returns: the amount returned so far (a decimal string, as `amount`) and the points they
+    # reversed in all; absent until the first return. A return is conditioned on the values read.
+    reversed_amount = UnicodeAttribute(attr_name="reversedAmount", null=True)
+    reversed_points = NumberAttribute(attr_name="reversedPoints", null=True)
 
 
 class ByStatus(GlobalSecondaryIndex["ClaimItem"]):

@@ -97,6 +97,7 @@ def earn(
             expires_at=format_instant(lot.expires_at) if lot and lot.expires_at else None,
             balance=entry.balance_after,
             rules_version=quote.rules_version,
+            owed_settled=int(entry.details.get("owedSettled", 0)),
         )
         transaction = Transaction()
         render_change(transaction, credit.change)

@@ -17,7 +17,16 @@ from loyalty.domain.errors import DomainError
 from loyalty.domain.ledger import Actor
 from loyalty.timefmt import format_instant
 
-__all__ = ["Actor", "EarnResult", "LotTaken", "RedeemResult", "fingerprint", "is_live", "replayed"]
+__all__ = [
+    "Actor",
+    "EarnResult",
+    "LotTaken",
+    "RedeemResult",
+    "ReversalResult",
+    "fingerprint",
+    "is_live",
+    "replayed",
+]
 
 
 class TakenFromLot(Protocol):
@@ -51,6 +60,7 @@ class EarnResult:
     expires_at: str | None
     balance: int
     rules_version: str
+    owed_settled: int = 0  # of `points`, what paid back points owed after a return (not in the lot)
     replayed: bool = False
 
     def to_json(self) -> str:
@@ -86,6 +96,35 @@ class RedeemResult:
         return cls(**stored, lots=lots, replayed=True)
 
 
+@dataclass(frozen=True)
+class ReversalResult:
+    """A return: `points` reversed (`taken` from lots + `owed_added`), `amount` returned by this
+    request; `reversed_amount`/`reversed_points` are the purchase's totals after it."""
+
+    reversal_id: str
+    transaction_id: str
+    amount: str
+    currency: str
+    points: int
+    taken: int
+    owed_added: int
+    owed: int
+    balance: int
+    reversed_amount: str
+    reversed_points: int
+    lots: tuple[LotTaken, ...] = field(default_factory=tuple)
+    replayed: bool = False
+
+    def to_json(self) -> str:
+        return _dump({name: value for name, value in asdict(self).items() if name != "replayed"})
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        stored = json.loads(text)
+        lots = tuple(LotTaken(**lot) for lot in stored.pop("lots"))
+        return cls(**stored, lots=lots, replayed=True)
+
+
 def _dump(values: dict[str, Any]) -> str:
     return json.dumps(values, separators=(",", ":"))
 
@@ -96,7 +135,7 @@ def fingerprint(request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-R = TypeVar("R", EarnResult, RedeemResult)
+R = TypeVar("R", EarnResult, RedeemResult, ReversalResult)
 
 
 def replayed(

@@ -53,6 +53,7 @@ def get_balance(memberId: str) -> dict[str, Any]:
     return {
         "memberId": member_id,
         "available": live.available,
+        "owed": snapshot.wallet.owed,
         "expiring": [
             {"date": day.isoformat(), "expiresAt": format_instant(moment), "points": points}
             for day, moment, points in expiring_summary(lots, now, tz)

@@ -53,5 +53,6 @@ def post_earn(member_id: MemberIdPath, body: EarnRequest) -> Response[Any]:
         expires_at=result.expires_at,
         balance=result.balance,
         rules_version=result.rules_version,
+        owed_settled=result.owed_settled,
     )
     return movement_response(201, body_out.model_dump(mode="json", by_alias=True), replayed=result.replayed)

@@ -18,7 +18,7 @@ router = APIGatewayHttpRouter()
 ENROL_RIGHTS = route_rights("PUT /members/{memberId}", Rights((Role.PARTNER,)))
 
 
-def member_body(profile: Profile, available: int) -> dict[str, Any]:
+def member_body(profile: Profile, available: int, owed: int = 0) -> dict[str, Any]:
     return MemberResponse(
         member_id=profile.member_id,
         email=profile.email,
@@ -27,7 +27,7 @@ def member_body(profile: Profile, available: int) -> dict[str, Any]:
         email_opt_in=profile.email_opt_in,
         enrolled_at=profile.enrolled_at,
         updated_at=profile.updated_at,
-        balance=BalanceSummary(available=available),
+        balance=BalanceSummary(available=available, owed=owed),
     ).model_dump(mode="json", by_alias=True)
 
 
@@ -49,8 +49,8 @@ def put_member(member_id: MemberIdPath, body: ProfileRequest) -> Response[Any]:
     now = utcnow()
     fields = body.model_dump(by_alias=True)
     profile, created = members.enrol_or_update(member_id, fields, actor=caller.acting_as(member_id), now=now)
-    available = 0 if created else members.profile_and_balance(member_id, now)[1]
-    return json_response(201 if created else 200, member_body(profile, available))
+    available, owed = (0, 0) if created else members.profile_and_balance(member_id, now)[1:]
+    return json_response(201 if created else 200, member_body(profile, available, owed))
 
 
 @router.get(
@@ -64,5 +64,5 @@ def put_member(member_id: MemberIdPath, body: ProfileRequest) -> Response[Any]:
 )
 def get_member(member_id: MemberIdPath) -> Response[Any]:
     current_caller(router).require(member_id, Role.SUPPORT)
-    profile, available = members.profile_and_balance(member_id, utcnow())
-    return json_response(200, member_body(profile, available))
+    profile, available, owed = members.profile_and_balance(member_id, utcnow())
+    return json_response(200, member_body(profile, available, owed))
