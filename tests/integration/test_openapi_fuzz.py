@@ -179,6 +179,9 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if "memberId" in parameters and member_choice != 0:  # three cases in four
         parameters["memberId"] = FUZZ_MEMBER
         case.path_parameters = parameters
+    if "transactionId" in parameters and member_choice in (1, 2):  # a return of a seeded purchase
+        parameters["transactionId"] = f"fuzz-seed-{member_choice}"
+        case.path_parameters = parameters
     member = str(parameters.get("memberId", FUZZ_MEMBER))
     headers = {key: value for key, value in (case.headers or {}).items() if key.lower() != "authorization"}
     authorization = CALLERS[caller_choice](member)

@@ -34,6 +34,9 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+# No body at all, like `{}`: the whole purchase, or what is left of it.
+EVERYTHING_LEFT = ReversalRequest()
+
 
 @router.post(
     "/members/<memberId>/earn/<transactionId>/reversal",
@@ -54,16 +57,15 @@ def post_reversal(
     member_id: MemberIdPath,
     transaction_id: TransactionIdPath,
     idempotency_key: IdempotencyKey,
-    body: Annotated[ReversalRequest | None, Body()] = None,
+    body: Annotated[ReversalRequest, Body()] = EVERYTHING_LEFT,
 ) -> Response[Any]:
     caller = current_caller(router)
     RIGHTS.check(caller, member_id)
-    request = body or ReversalRequest()
     result = reversals.reverse(
         member_id,
         transaction_id,
-        amount=Decimal(request.amount) if request.amount is not None else None,
-        currency=request.currency,
+        amount=Decimal(body.amount) if body.amount is not None else None,
+        currency=body.currency,
         idempotency_key=idempotency_key,
         actor=caller.actor,
         rules=program_rules(),
