@@ -22,6 +22,7 @@ from devtools.identity import Identity
 from loyalty.domain.earning import Purchase
 from loyalty.domain.ledger import Actor
 from loyalty.domain.rules import default_rules
+from loyalty.settings import LAMBDA_VARIABLES, settings
 from loyalty.store import members, points
 from tests.integration.conftest import PARTNER, ROOT, Api, ApiResponse, ledger_of, lots_of
 
@@ -469,6 +470,28 @@ def test_only_a_partner_may_reverse_an_earn(
     response = reverse(api, enrolled, tx, {"amount": "not checked before the rights"}, identity=identity)
 
     assert response.status == status
+    assert member_items(enrolled, (tx,)) == before
+
+
+@pytest.mark.parametrize("variable", LAMBDA_VARIABLES)
+def test_the_development_identity_is_refused_in_lambda_before_the_body(
+    api: Api, enrolled: str, member_items: Any, variable: str
+) -> None:
+    # Given a credited purchase, and the handler running as in Lambda
+    tx = earn(api, enrolled)["transactionId"]
+    before = member_items(enrolled, (tx,))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, "")
+        settings.cache_clear()
+        try:
+            # When a development partner token asks for the return (with a body it would refuse)
+            response = reverse(api, enrolled, tx, {"amount": "0"})
+        finally:
+            patch.undo()
+            settings.cache_clear()
+
+    # Then it is a 401, and nothing changed
+    assert (response.status, response.error_code) == (401, "unauthenticated")
     assert member_items(enrolled, (tx,)) == before
 
 
