@@ -83,10 +83,6 @@ class AlreadyCredited(Conflict):
         )
 
 
-class ConcurrentUpdate(Conflict):
-    """Optimistic concurrency lost too many times in a row; the caller may retry (same key)."""
-
-    code = "concurrent_update"
 # ---- returns (earn reversal)
 
 
@@ -134,6 +130,10 @@ class ReversalExceedsPurchase(Conflict):
         )
 
 
+class ConcurrentUpdate(Conflict):
+    """Optimistic concurrency lost too many times in a row; the caller may retry (same key)."""
+
+    code = "concurrent_update"
 
 
 class MovementTooLarge(Conflict):
