@@ -79,12 +79,26 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         },
         "table_actions": {"BatchGetItem", "GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         "reads_rules": True,
+        "sends_email": True,  # the outcome of a claim its earn closed
     },
     "RedeemFunction": {
         "dir": "redeem",
         "routes": {("POST", "/members/{memberId}/redemptions")},
         "table_actions": {"Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"},
         "reads_rules": True,
+    },
+    "ClaimsFunction": {
+        "dir": "claims",
+        "routes": {
+            ("POST", "/members/{memberId}/claims"),
+            ("GET", "/claims"),
+            ("GET", "/claims/{claimId}"),
+            ("POST", "/claims/{claimId}/decision"),
+        },
+        "table_actions": {"BatchGetItem", "GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
+        "index_actions": {"ByStatus": {"Query"}},
+        "reads_rules": True,
+        "sends_email": True,
     },
     "OpenApiFunction": {
         "dir": "openapi",
@@ -147,6 +161,17 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 
 def _is_dynamodb(statement: dict[str, Any]) -> bool:
     return any(a.startswith("dynamodb:") for a in _actions(statement))
+
+
+def _is_ses(statement: dict[str, Any]) -> bool:
+    return any(a.startswith("ses:") for a in _actions(statement))
+
+
+def _index_of(resource: Any) -> str | None:
+    """The index a statement's resource names (`${LoyaltyTable.Arn}/index/<name>`), if any."""
+    text = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    prefix = "${LoyaltyTable.Arn}/index/"
+    return text.removeprefix(prefix) if isinstance(text, str) and text.startswith(prefix) else None
 
 
 _ABSENT = object()
@@ -279,11 +304,17 @@ def test_each_function_may_perform_exactly_its_table_actions_on_the_table_only(
 ) -> None:
     """Given a function, when its policies are read, then the DynamoDB actions equal what its job needs."""
     dynamodb = [s for _, s in _statements(resources[name]) if _is_dynamodb(s)]
-    granted = {a.removeprefix("dynamodb:") for s in dynamodb for a in _actions(s)}
+    on_indexes = [s for s in dynamodb if _index_of(s["Resource"]) is not None]
+    on_table = [s for s in dynamodb if s not in on_indexes]
+    granted = {a.removeprefix("dynamodb:") for s in on_table for a in _actions(s)}
     assert granted == FUNCTIONS[name]["table_actions"]
+    by_index = {
+        str(_index_of(s["Resource"])): {a.removeprefix("dynamodb:") for a in _actions(s)} for s in on_indexes
+    }
+    assert by_index == FUNCTIONS[name].get("index_actions", {}), "an index is queried only where listed"
     for statement in dynamodb:
         assert statement["Effect"] == "Allow"
-        assert statement["Resource"] == TABLE_ARN, "no index, no other table, no wildcard"
+        assert statement in on_indexes or statement["Resource"] == TABLE_ARN, "no other table, no wildcard"
         assert all(a.startswith("dynamodb:") and "*" not in a for a in _actions(statement))
 
 
@@ -291,7 +322,7 @@ def test_each_function_may_perform_exactly_its_table_actions_on_the_table_only(
 def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_and_only_when_set(
     resources: dict[str, Any], name: str
 ) -> None:
-    others = [(c, s) for c, s in _statements(resources[name]) if not _is_dynamodb(s)]
+    others = [(c, s) for c, s in _statements(resources[name]) if not _is_dynamodb(s) and not _is_ses(s)]
     if not FUNCTIONS[name]["reads_rules"]:
         assert others == []
         return
@@ -302,6 +333,54 @@ def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_an
     assert statement["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RulesParameterName}"
     }
+
+
+SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+SES_CONFIGURATION_SET = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("conditions", [set(), {"HasEmailConfigurationSet"}], ids=["no-set", "set"])
+def test_only_the_functions_that_email_may_send_and_only_from_the_sender_identity(
+    resources: dict[str, Any], name: str, conditions: set[str]
+) -> None:
+    """Given a function, then it may send email only if its job does, from the sender's identity
+    (the address, or its domain when that is what SES verified), with the configuration set only
+    when one is configured."""
+    ses = [s for c, s in _statements(resources[name]) if _is_ses(s)]
+    if not FUNCTIONS[name].get("sends_email"):
+        assert ses == []
+        return
+    (statement,) = (_with_conditions(s, conditions) for s in ses)
+    assert statement["Effect"] == "Allow"
+    assert _actions(statement) == {"ses:SendEmail", "ses:SendRawEmail"}
+    sender_domain = {"SenderDomain": {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "SenderAddress"}]}]}}
+    expected = [
+        {"Fn::Sub": SES_IDENTITY + "${SenderAddress}"},
+        {"Fn::Sub": [SES_IDENTITY + "${SenderDomain}", sender_domain]},
+    ]
+    if conditions:
+        expected.append({"Fn::Sub": SES_CONFIGURATION_SET + "${EmailConfigurationSet}"})
+    assert statement["Resource"] == expected
+
+
+def test_the_functions_get_the_email_settings_from_parameters(template: dict[str, Any]) -> None:
+    """Given the template, then the email module's variables (loyalty/notify/config.py) come from
+    parameters, the configuration set only when one is given."""
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SENDER_ADDRESS"] == {"Ref": "SenderAddress"}
+    assert variables["PROGRAM_NAME"] == {"Ref": "ProgramName"}
+    assert variables["LINKS_BASE_URL"] == {"Ref": "LinksBaseUrl"}
+    assert variables["SES_CONFIGURATION_SET"] == {
+        "Fn::If": ["HasEmailConfigurationSet", {"Ref": "EmailConfigurationSet"}, NO_VALUE]
+    }
+    assert _is_set_when_not_empty(template, "HasEmailConfigurationSet", "EmailConfigurationSet")
+    sender = template["Parameters"]["SenderAddress"]
+    assert re.fullmatch(sender["AllowedPattern"], sender["Default"])
+    assert not re.fullmatch(sender["AllowedPattern"], "no-reply@example.com\nBcc: x@example.com")
+    links = template["Parameters"]["LinksBaseUrl"]
+    assert re.fullmatch(links["AllowedPattern"], links["Default"])
+    assert not re.fullmatch(links["AllowedPattern"], "https://example.com/?next=evil")
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -558,7 +637,7 @@ def test_an_alarm_watches_the_api_5xx(resources: dict[str, Any]) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["EarnFunction", "RedeemFunction", "MembersFunction"])
+@pytest.mark.parametrize("name", ["EarnFunction", "RedeemFunction", "ClaimsFunction", "MembersFunction"])
 def test_an_alarm_watches_the_errors_of_each_function_that_changes_state(
     resources: dict[str, Any], name: str
 ) -> None:

@@ -169,7 +169,8 @@ class ClaimAlreadyDecided(Conflict):
     code = "claim_already_decided"
 
     def __init__(self, claim_id: str, status: str) -> None:
-        super().__init__(f"claim {claim_id!r} is already {status}", claimId=claim_id, status=status)
+        # `claimStatus`, not `status`: the error body's fields sit beside `code` and `message`.
+        super().__init__(f"claim {claim_id!r} is already {status}", claimId=claim_id, claimStatus=status)
 
 
 class TooManyOpenClaims(Conflict):

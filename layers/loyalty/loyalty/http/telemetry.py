@@ -48,6 +48,15 @@ def count_refusal(code: str) -> None:
         logger.exception("could not record a refusal metric")
 
 
+def count_event(name: str, value: int = 1) -> None:
+    """A business event (`ClaimsFiled`, `ClaimsApproved`, `ClaimEmailsFailed`, …), counted after
+    the commit: a metrics failure is logged, never turned into an error."""
+    try:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    except Exception:
+        logger.exception("could not record a business metric")
+
+
 def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """Publish the request's metrics after the handler, like Powertools' `log_metrics`, except that
     a failure to publish (a missing namespace, a bad dimension) is logged, never raised: by then

@@ -338,24 +338,25 @@ def claim_approved(
     purchase_reference: str,
     purchase_date: date,
     balance: int,
-    expires_on: date,
+    expires_on: date | None,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
 ) -> Email:
     """A claim was approved: the points credited, for which purchase, the balance after, and when
     those points expire. Dates are calendar dates in the program's timezone; `expires_on` is the
     last day the points can be used (`loyalty.domain.expiry.last_day(lot.expires_at, tz)`), not
-    the date of the `expiresAt` instant, which is the midnight after it."""
+    the date of the `expiresAt` instant, which is the midnight after it; None (points that never
+    expire, or no lot: the points settled points owed) leaves the line out."""
     locale = recipient.language
     words = _CLAIMS[locale]
-    facts = Facts(
-        (
-            (words["points_credited"], format_points(points, locale)),
-            (words["purchase"], single_line(purchase_reference)),
-            (words["purchase_date"], format_date(purchase_date, locale)),
-            (words["balance"], format_points(balance, locale)),
-            (words["expires"], format_date(expires_on, locale)),
-        )
-    )
+    rows = [
+        (words["points_credited"], format_points(points, locale)),
+        (words["purchase"], single_line(purchase_reference)),
+        (words["purchase_date"], format_date(purchase_date, locale)),
+        (words["balance"], format_points(balance, locale)),
+    ]
+    if expires_on is not None:
+        rows.append((words["expires"], format_date(expires_on, locale)))
+    facts = Facts(tuple(rows))
     intro = words["approved_intro"].format(
         points=format_points(points, locale),
         reference=single_line(purchase_reference),

@@ -179,7 +179,7 @@ class PurchaseGuardItem(TableItem, discriminator="purchase"):
     member_id = UnicodeAttribute(attr_name="memberId")
     transaction_id = UnicodeAttribute(attr_name="transactionId")
     status = UnicodeAttribute(default="credited")
-    credited_by = UnicodeAttribute(attr_name="creditedBy")
+    credited_by = UnicodeAttribute(attr_name="creditedBy", null=True)  # earn or claim; none while claimed
     entry_id = UnicodeAttribute(attr_name="entryId", null=True)
     sequence = NumberAttribute(null=True)
     lot_id = UnicodeAttribute(attr_name="lotId", null=True)
@@ -208,13 +208,69 @@ class ByStatus(GlobalSecondaryIndex["ClaimItem"]):
     gsi2sk = UnicodeAttribute(range_key=True)
 
 
+class ClaimEventAttribute(MapAttribute[str, Any]):
+    """One line of a claim's history: who, did what, when, why (and the points, when credited)."""
+
+    at = InstantAttribute()
+    actor = ActorAttribute()
+    action = UnicodeAttribute()
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    points = NumberAttribute(null=True)
+
+
+class ClaimCreditAttribute(MapAttribute[str, Any]):
+    """What crediting the claim's purchase did (approved: the claim lot; matched: the earn)."""
+
+    points = NumberAttribute()
+    entry_id = UnicodeAttribute(attr_name="entryId")
+    lot_id = UnicodeAttribute(attr_name="lotId", null=True)
+    expires_at = InstantAttribute(attr_name="expiresAt", null=True)
+    balance = NumberAttribute()
+
+
+class ClaimEmailAttribute(MapAttribute[str, Any]):
+    """Whether the member was emailed the outcome: `sent` (SES's `messageId`), `skipped` (no
+    address) or `failed` (`error`: the email module's code; `retryable` when a later send may work)."""
+
+    status = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    at = InstantAttribute()
+    message_id = UnicodeAttribute(attr_name="messageId", null=True)
+    error = UnicodeAttribute(null=True)
+    retryable = BooleanAttribute(null=True)
+
+
 class ClaimItem(TableItem, discriminator="claim"):
-    """A claim for missing points (built by the claims work; its shape is fixed here)."""
+    """A claim for missing points (docs/design.md, "Claims"): one item, its history inside (a
+    claim has a handful of events: filed, decided or matched). `gsi2pk`/`gsi2sk` place it in
+    ByStatus under its current status, oldest first."""
 
     member_id = UnicodeAttribute(attr_name="memberId")
     transaction_id = UnicodeAttribute(attr_name="transactionId")
     status = UnicodeAttribute()
     created_at = InstantAttribute(attr_name="createdAt")
+    occurred_at = InstantAttribute(attr_name="occurredAt")
+    amount = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    store = UnicodeAttribute(null=True)
+    receipt_ref = UnicodeAttribute(attr_name="receiptRef", null=True)
+    filed_by = ActorAttribute(attr_name="filedBy")
+    reason_code = UnicodeAttribute(attr_name="reasonCode", null=True)
+    reason = UnicodeAttribute(null=True)
+    decided_at = InstantAttribute(attr_name="decidedAt", null=True)
+    decided_by = ActorAttribute(attr_name="decidedBy", null=True)
+    credit = ClaimCreditAttribute(null=True)
+    email = ClaimEmailAttribute(null=True)
+    history = ListAttribute(of=ClaimEventAttribute, default=list)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     by_status = ByStatus()
+
+
+class OpenClaimsItem(TableItem, discriminator="claims"):
+    """A member's count of pending claims (`MEMBER#<id>`, `CLAIMS`), kept by the transactions that
+    open and close claims; the limit `claims.maxOpenClaims` is a condition on it."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    open = NumberAttribute(default=0)

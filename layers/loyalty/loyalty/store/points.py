@@ -5,9 +5,11 @@ See docs/design.md ("The points transaction") for the items each writes and what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from loyalty.domain.claims import ClaimOutcome
 from loyalty.domain.earning import Purchase, quote_points
 from loyalty.domain.errors import AlreadyCredited, IdempotencyMismatch, InsufficientPoints, MemberNotFound
 from loyalty.domain.ledger import Actor, EntryType
@@ -15,7 +17,7 @@ from loyalty.domain.movements import check_purchase_time, credit_purchase, debit
 from loyalty.domain.rules import ProgramRules
 from loyalty.domain.wallet import LotPage, NeedMorePages, WalletState
 from loyalty.ids import new_id
-from loyalty.store import keys
+from loyalty.store import claims, keys
 from loyalty.store.models import (
     LedgerEntryItem,
     PurchaseGuardItem,
@@ -71,7 +73,7 @@ def earn(
     page: LotPage | None = None
     for _ in attempts():
         wallet, guard = _read_wallet_and_guard(member_id, transaction_id)
-        if guard is not None:
+        if guard is not None and not claims.guard_claimed(guard):
             return replayed(EarnResult, guard.request_hash, guard.result, request_hash, already)
         if wallet is None:
             raise MemberNotFound(member_id)
@@ -101,43 +103,56 @@ def earn(
         )
         transaction = Transaction()
         render_change(transaction, credit.change)
-        transaction.put(
-            GUARD,
-            PurchaseGuardItem(
-                keys.purchase_pk(transaction_id),
-                keys.PURCHASE,
-                member_id=member_id,
-                transaction_id=transaction_id,
-                status="credited",
-                credited_by="earn",
-                entry_id=entry.entry_id,
-                sequence=credit.change.sequence,
-                lot_id=result.lot_id,
-                points=quote.points,
-                amount=str(purchase.amount),
-                currency=purchase.currency,
-                occurred_at=purchase.occurred_at,
-                request_hash=request_hash,
-                result=result.to_json(),
-                created_at=now,
-            ),
-            TableItem.pk.does_not_exist(),
-            return_old=True,
+        credited_guard = PurchaseGuardItem(
+            keys.purchase_pk(transaction_id),
+            keys.PURCHASE,
+            member_id=member_id,
+            transaction_id=transaction_id,
+            status="credited",
+            credited_by="earn",
+            entry_id=entry.entry_id,
+            sequence=credit.change.sequence,
+            lot_id=result.lot_id,
+            points=quote.points,
+            amount=str(purchase.amount),
+            currency=purchase.currency,
+            occurred_at=purchase.occurred_at,
+            request_hash=request_hash,
+            result=result.to_json(),
+            claim_id=guard.claim_id if guard is not None else None,
+            created_at=now,
         )
+        closed: ClaimOutcome | None = None
+        if guard is None:
+            transaction.put(GUARD, credited_guard, TableItem.pk.does_not_exist(), return_old=True)
+        else:
+            # A claim waits on this purchase: it closes in this very transaction (matched, or
+            # rejected when the purchase is another member's), so the purchase is credited once.
+            transaction.put(GUARD, credited_guard, claims.claimed_by_condition(guard), return_old=True)
+            closed = claims.render_closing(
+                transaction,
+                guard,
+                earner_id=member_id,
+                credited=claims.credited_points(quote.points, credit),
+                occurred_at=purchase.occurred_at,
+                actor=actor,
+                now=now,
+            )
         try:
             transaction.commit()
         except TransactionCancelled as cancelled:
             stored = cancelled.failed.get(GUARD)
             if stored is not None:
                 guard = PurchaseGuardItem.from_raw_data(stored)
-                return replayed(EarnResult, guard.request_hash, guard.result, request_hash, already)
+                if not claims.guard_claimed(guard):
+                    return replayed(EarnResult, guard.request_hash, guard.result, request_hash, already)
             if lot is not None:
                 key = credit.change.pages[0].key
                 if cancelled.stale_path or page_part(member_id, key) in cancelled.failed:
                     # The day's lot is (or is not) in its page, unlike what the wallet said: read it.
                     page = read_page(member_id, key, wallet)
-            continue  # someone moved first (or the guard appeared): read again
-        return result
+            continue  # someone moved first (or the guard appeared, or the claim was decided): read again
+        return result if closed is None else replace(result, closed_claim=closed)
     raise AssertionError("unreachable: attempts() raises when exhausted")
 
 

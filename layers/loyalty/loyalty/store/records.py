@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 
+from loyalty.domain.claims import ClaimOutcome
 from loyalty.domain.errors import DomainError
 from loyalty.domain.ledger import Actor
 from loyalty.timefmt import format_instant
@@ -62,9 +63,13 @@ class EarnResult:
     rules_version: str
     owed_settled: int = 0  # of `points`, what paid back points owed after a return (not in the lot)
     replayed: bool = False
+    # The pending claim this earn closed (matched, or rejected: another member's purchase), for
+    # the email sent after the commit; never stored, so a replay sends nothing again.
+    closed_claim: ClaimOutcome | None = None
 
     def to_json(self) -> str:
-        return _dump({name: value for name, value in asdict(self).items() if name != "replayed"})
+        stored = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return _dump({k: v for k, v in stored.items() if k not in ("replayed", "closed_claim")})
 
     @classmethod
     def from_json(cls, text: str) -> Self:

@@ -9,11 +9,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
+from loyalty.domain.claims import ClaimStatus
 from loyalty.domain.earning import Purchase
 from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import EarnRequest, EarnResponse, MemberIdPath
 from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
-from loyalty.http.telemetry import count_movement
+from loyalty.http.telemetry import count_event, count_movement
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()
@@ -41,10 +42,16 @@ def post_earn(member_id: MemberIdPath, body: EarnRequest) -> Response[Any]:
         channel=body.channel,
         category=body.category,
     )
-    result = points.earn(
-        member_id, body.transaction_id, purchase, actor=caller.actor, rules=program_rules(), now=utcnow()
-    )
+    rules, now = program_rules(), utcnow()
+    result = points.earn(member_id, body.transaction_id, purchase, actor=caller.actor, rules=rules, now=now)
     count_movement("PointsEarned", result.points, replayed=result.replayed)
+    if result.closed_claim is not None:
+        # The earn closed a pending claim of this purchase: its member is emailed, after the commit.
+        from loyalty.http.claim_emails import email_outcome  # only on this rare path (cold start)
+
+        matched = result.closed_claim.status == ClaimStatus.MATCHED
+        count_event("ClaimsMatched" if matched else "ClaimsRejected")
+        email_outcome(result.closed_claim, tz=rules.tz, now=now)
     body_out = EarnResponse(
         entry_id=result.entry_id,
         transaction_id=result.transaction_id,
