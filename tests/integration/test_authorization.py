@@ -43,6 +43,25 @@ def call(api: Api, route: str, member_id: str, identity: Identity | None) -> Api
         tx = earned.get("transactionId", f"tx-{uuid.uuid4().hex}")
         headers = {"idempotency-key": uuid.uuid4().hex}
         return api.call("POST", f"{path}/earn/{tx}/reversal", identity=identity, body={}, headers=headers)
+    if route in {"file-claim", "get-claim", "decide-claim"}:
+        # A purchase of 10 days ago the member claims (filed by support, so that any caller's
+        # attempt meets a real claim of this member: "self" on /claims/{claimId} is its member).
+        body = {
+            "transactionId": f"tx-{uuid.uuid4().hex}",
+            "occurredAt": (datetime.now(UTC) - timedelta(days=10)).isoformat(),
+            "amount": "10.00",
+            "currency": "EUR",
+        }
+        if route == "file-claim":
+            return api.call("POST", f"{path}/claims", identity=identity, body=body)
+        filed = api.call("POST", f"{path}/claims", identity=Identity.support("agent-filing"), body=body)
+        claim = f"/claims/{filed.body['claimId']}"
+        if route == "get-claim":
+            return api.call("GET", claim, identity=identity)
+        decision = {"decision": "approve", "reason": "receipt checked"}
+        return api.call("POST", f"{claim}/decision", identity=identity, body=decision)
+    if route == "claims-queue":
+        return api.call("GET", "/claims", identity=identity, query={"status": "pending", "limit": "1"})
     raise AssertionError(route)
 
 

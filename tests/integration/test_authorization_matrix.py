@@ -30,6 +30,12 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
         (403, 403, 201, 403, 403, 401, 401),
     ),
     "POST /members/{memberId}/redemptions": ("redeem", (201, 403, 201, 403, 403, 401, 401)),
+    # "self" on /claims/{claimId} is the claim's member; any other caller that may hold claims (a
+    # member, finance) is told nothing of it: 404, as for a claim that does not exist
+    "POST /members/{memberId}/claims": ("file-claim", (201, 403, 403, 201, 403, 401, 401)),
+    "GET /claims": ("claims-queue", (403, 403, 403, 200, 403, 401, 401)),
+    "GET /claims/{claimId}": ("get-claim", (200, 404, 403, 200, 404, 401, 401)),
+    "POST /claims/{claimId}/decision": ("decide-claim", (403, 403, 403, 200, 403, 401, 401)),
     "GET /openapi.json": ("openapi", (200,) * len(CALLERS)),
     "GET /swagger": ("swagger", (200,) * len(CALLERS)),
 }

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
@@ -32,6 +33,7 @@ from loyalty.domain.ledger import Actor
 from loyalty.domain.rules import default_rules
 from loyalty.domain.rules_source import default_rules_text
 from loyalty.http import resolver
+from loyalty.notify import notify_config, ses
 from loyalty.settings import settings
 from loyalty.store import members, points
 from loyalty.store.ledger import encode_cursor
@@ -42,6 +44,10 @@ TRANSACTION_ITEM_ACTIONS["ConditionCheck"] = "ConditionCheckItem"
 RULES_PARAMETER = "/loyalty-test/rules"
 # The template's conditions as this module deploys it: the rules come from an SSM parameter.
 CONDITIONS = {"HasRulesParameter"}
+EMAIL_ENVIRONMENT = {
+    "SENDER_ADDRESS": "no-reply@loyalty.example.com",
+    "LINKS_BASE_URL": "https://loyalty.example.com/account",
+}
 
 
 def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str]:
@@ -53,6 +59,10 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str
         return {"dynamodb:GetItem"}
     if service == "dynamodb" and params.get("IndexName"):
         return {f"dynamodb:{operation} on index {params['IndexName']}"}
+    if service == "ses" and operation == "SendEmail" and "Raw" in params.get("Content", {}):
+        # SES v2 SendEmail of raw MIME: granted as both actions, as AWS's own grants for sending
+        # from an identity do (CDK's grantSendEmail); the template grants exactly these two.
+        return {"ses:SendEmail", "ses:SendRawEmail"}
     return {f"{service}:{operation}"}
 
 
@@ -88,6 +98,10 @@ def recorder(dynamodb_local: str) -> Iterator[ActionRecorder]:
         parameters.SSMProvider().client.put_parameter(
             Name=RULES_PARAMETER, Value=default_rules_text(), Type="String"
         )
+        # The email settings the template gives the functions, the sender verified in SES (moto).
+        for name, value in EMAIL_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        boto3.client("sesv2").create_email_identity(EmailIdentity=EMAIL_ENVIRONMENT["SENDER_ADDRESS"])
         hook.used.clear()
         patch.setenv("RULES_SOURCE", f"ssm:{RULES_PARAMETER}")
         forget_configuration()
@@ -104,6 +118,9 @@ def forget_configuration() -> None:
     resolver.program_rules.cache_clear()
     resolver.program_timezone.cache_clear()
     parameters.clear_caches()
+    notify_config.cache_clear()
+    ses.ses_client.cache_clear()
+    ses.default_sender.cache_clear()
 
 
 def granted(template: dict[str, Any], function: str) -> set[str]:
@@ -191,6 +208,40 @@ def every_route(api: Api, probe: Probe, member: str) -> None:
     probe("GET", "/openapi.json")
     probe("GET", "/swagger")
     returns_that_owe_and_empty_a_lot_page(api, probe, member)
+    claims_filed_listed_read_and_decided(api, probe, member)
+
+
+def claims_filed_listed_read_and_decided(api: Api, probe: Probe, member: str) -> None:
+    """Claims filed (and again), the queue and its next page, a claim read, approved and rejected
+    (each emailed), and a pending claim's purchase earned (the earn closes it and emails)."""
+    me, support = Identity.member(member), Identity.support("agent-1")
+    occurred = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+
+    def claim(suffix: str) -> dict[str, str]:
+        return {
+            "transactionId": f"{member}-{suffix}",
+            "occurredAt": occurred,
+            "amount": "42.50",
+            "currency": "EUR",
+        }
+
+    path = f"/members/{member}/claims"
+    ids = [
+        probe("POST", path, identity=me, body=claim(suffix)).body["claimId"] for suffix in ("c1", "c2", "c3")
+    ]
+    assert probe("POST", path, identity=support, body=claim("c1")).status == 200  # the first again
+    first = probe("GET", "/claims", identity=support, query={"status": "pending", "limit": "1"})
+    assert first.body["nextCursor"]
+    query = {"status": "pending", "limit": "1", "cursor": first.body["nextCursor"]}
+    probe("GET", "/claims", identity=support, query=query)
+    probe("GET", f"/claims/{ids[0]}", identity=me)
+    for claim_id, decision in ((ids[0], "approve"), (ids[1], "reject")):
+        body = {"decision": decision, "reason": "receipt checked"}
+        decided = probe("POST", f"/claims/{claim_id}/decision", identity=support, body=body)
+        assert decided.body["email"]["status"] == "sent", decided.body
+    earned = probe("POST", f"/members/{member}/earn", lambda: api.earn(member, transactionId=f"{member}-c3"))
+    assert earned.status == 201
+    assert probe("GET", f"/claims/{ids[2]}", identity=support).body["email"]["status"] == "sent"
 
 
 def returns_that_owe_and_empty_a_lot_page(api: Api, probe: Probe, member: str) -> None:
