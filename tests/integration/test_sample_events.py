@@ -25,18 +25,28 @@ SCENARIO = [
     ("ledger/get-ledger-self.json", 200),
     ("earn/reverse-partial-return.json", 201),  # 50 of the 129.90 EUR returned: the points are spent
     ("earn/reverse-partial-return.json", 201),  # a retry: the original response again
+    ("claims/file-claim-self.json", 201),  # a purchase of 10 days ago never reported: pending
+    ("claims/file-claim-self.json", 200),  # the same claim again: the first, as it stands
+    ("claims/list-pending-support.json", 200),
+    ("claims/get-claim-self.json", 200),
+    ("claims/decide-claim-by-member-forbidden.json", 403),
+    ("claims/approve-claim-support.json", 200),  # 42 points credited in a claim lot
+    ("claims/approve-claim-support.json", 200),  # the same decision again: the stored one
     ("openapi/get-openapi-json.json", 200),
 ]
 
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0).isoformat()
+# A claim is for a purchase the partner did not report within 2 days (the default claim window).
+TEN_DAYS_AGO = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0).isoformat()
 
 
 def _purchase_made_yesterday(event: dict[str, Any]) -> dict[str, Any]:
     """Purchases older than the expiry horizon are refused: keep the samples' purchases recent."""
     if not event.get("body") or "occurredAt" not in event["body"]:
         return event
-    return {**event, "body": json.dumps({**json.loads(event["body"]), "occurredAt": YESTERDAY})}
+    when = TEN_DAYS_AGO if event["routeKey"] == "POST /members/{memberId}/claims" else YESTERDAY
+    return {**event, "body": json.dumps({**json.loads(event["body"]), "occurredAt": when})}
 
 
 def test_every_sample_event_is_used_by_the_scenario() -> None:
@@ -71,3 +81,10 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
     first = returned[0]
     # floor(129 * 50 / 129.90) = 49 points: the 29 left are taken, 20 are owed
     assert (first["points"], first["taken"], first["owed"], first["balance"]) == (49, 29, 20, 0)
+    filed = bodies["claims/file-claim-self.json"]
+    assert (filed[0]["status"], filed[1]["claimId"]) == ("pending", filed[0]["claimId"])
+    queue = bodies["claims/list-pending-support.json"][0]  # the oldest pending claims of the table
+    assert queue["status"] == "pending" and all(claim["status"] == "pending" for claim in queue["claims"])
+    approved = bodies["claims/approve-claim-support.json"]
+    assert approved[0]["status"] == "approved" and approved[0]["credit"]["points"] == 42
+    assert approved[1]["credit"] == approved[0]["credit"]
