@@ -71,7 +71,13 @@ def test_the_shipped_default_loads_with_the_documented_values() -> None:
     assert rules.expiry == RollingExpiry(policy="rolling", months=24, end_of_month=False)
     assert rules.reminders.days_before == (30, 7)
     assert (rules.claims.min_age_days, rules.claims.window_days, rules.claims.max_open_claims) == (2, 180, 5)
-    assert (rules.transfers.min_points, rules.transfers.max_points_per_day) == (100, 10000)
+    transfers = rules.transfers
+    assert (transfers.enabled, transfers.min_points, transfers.max_points, transfers.max_points_per_day) == (
+        True,
+        100,
+        5000,
+        10000,
+    )
 
 
 def test_the_default_is_loaded_once_and_shared() -> None:
@@ -94,7 +100,7 @@ def test_a_dumped_document_parses_back_to_equal_rules() -> None:
 
 
 def test_the_json_document_uses_camel_case_keys() -> None:
-    assert set(default_document()["transfers"]) == {"minPoints", "maxPointsPerDay"}
+    assert set(default_document()["transfers"]) == {"enabled", "minPoints", "maxPoints", "maxPointsPerDay"}
 
 
 def test_rules_can_be_built_with_snake_case_names_in_python() -> None:

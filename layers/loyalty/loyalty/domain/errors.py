@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from loyalty.timefmt import format_instant
+
 
 class DomainError(Exception):
     """A business rule refused the request. `code` is the stable, machine-readable error code."""
@@ -149,6 +153,90 @@ class Unavailable(DomainError):
     """DynamoDB keeps throttling after the SDK's retries: the caller should retry shortly (503)."""
 
     code = "service_unavailable"
+
+
+# ---- transfers (member → member): each refusal has its own code, and changes nothing
+
+
+class TransfersDisabled(Conflict):
+    """The program rules turn transfers off (`transfers.enabled`): a state of the program, not a
+    fault of the request (409)."""
+
+    code = "transfers_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("the program does not allow transfers between members at the moment")
+
+
+class TransferToSelf(InvalidRequest):
+    code = "transfer_to_self"
+
+    def __init__(self) -> None:
+        super().__init__("toMemberId", "is the sender itself: points go to another member", location="body")
+
+
+class TransferBelowMinimum(InvalidRequest):
+    code = "transfer_below_minimum"
+
+    def __init__(self, minimum: int) -> None:
+        super().__init__("points", f"must be at least {minimum} (the program's minimum transfer)", "body")
+        self.details["minPoints"] = minimum
+
+
+class TransferAboveMaximum(InvalidRequest):
+    code = "transfer_above_maximum"
+
+    def __init__(self, maximum: int) -> None:
+        super().__init__("points", f"must be at most {maximum} (the program's maximum transfer)", "body")
+        self.details["maxPoints"] = maximum
+
+
+class RecipientNotFound(InvalidRequest):
+    """`toMemberId` names no enrolled member: the request names the wrong member (422, not the
+    404 of the path's member, which is the sender)."""
+
+    code = "recipient_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("toMemberId", "is not an enrolled member", location="body")
+
+
+class RecipientClosed(InvalidRequest):
+    """`toMemberId` names a member whose account is closed (its wallet's `closedAt`): it can
+    receive nothing."""
+
+    code = "recipient_closed"
+
+    def __init__(self) -> None:
+        super().__init__("toMemberId", "is a closed account: it cannot receive points", location="body")
+
+
+class MemberClosed(Conflict):
+    """The member's own account is closed: it moves no more points."""
+
+    code = "member_closed"
+
+    def __init__(self, member_id: str) -> None:
+        super().__init__(f"member {member_id!r} has closed its account", memberId=member_id)
+
+
+class TransferDailyLimitReached(Conflict):
+    """The member would send more than `maxPointsPerDay` within 24 hours (a rolling window).
+    Says what is left now and, when the request could fit later, from which instant."""
+
+    code = "transfer_daily_limit_reached"
+
+    def __init__(self, *, limit: int, sent: int, requested: int, fits_at: datetime | None) -> None:
+        remaining = max(limit - sent, 0)
+        super().__init__(
+            f"{requested} points cannot be sent now: at most {limit} may be sent in 24 hours, "
+            f"{sent} were sent in the last 24 hours, so {remaining} are left",
+            maxPointsPerDay=limit,
+            sentInLast24Hours=sent,
+            remaining=remaining,
+            requested=requested,
+            **({"availableAt": format_instant(fits_at)} if fits_at is not None else {}),
+        )
 
 
 # ---- claims for missing points

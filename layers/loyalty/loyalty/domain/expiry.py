@@ -25,6 +25,7 @@ __all__ = [
     "NEVER_BUCKET",
     "add_months",
     "bucket_for",
+    "dated_bucket",
     "end_of_day",
     "expires_at",
     "expiry_date",
@@ -139,5 +140,12 @@ def bucket_for(rules: ProgramRules, expires_at: datetime | None) -> str:
         return NEVER_BUCKET
     if follows_activity(rules):
         return ACTIVITY_BUCKET
-    day = last_day(expires_at, rules.tz)
+    return dated_bucket(expires_at, rules.tz)
+
+
+def dated_bucket(expires_at: datetime, tz: tzinfo) -> str:
+    """ "YYYY-MM", the month of the expiry date of `expires_at` in `tz`: the bucket of a lot with a
+    date of its own, whatever the policy (a transfer-in keeps its sender's date, even under
+    inactivity, where credits otherwise go to ACTIVITY)."""
+    day = last_day(expires_at, tz)
     return f"{day.year:04d}-{day.month:02d}"

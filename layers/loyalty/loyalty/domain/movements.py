@@ -10,7 +10,7 @@ a step here and a call to the renderer there.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from loyalty.domain.earning import EarnQuote, Purchase
 from loyalty.domain.errors import InsufficientPoints, InvalidRequest
@@ -220,7 +220,9 @@ def credit_purchase(
         first_days=first_days,
         last_lot_id=lot_id if lot is not None else wallet.last_lot_id,
         activity_expires_at=activity_expiry,
-        next_expiry_at=_next_expiry_after_credit(wallet, directory, expiry, bucket, activity_expiry),
+        next_expiry_at=_next_expiry_after_credit(
+            wallet, directory, first_days, expiry, bucket, activity_expiry, tz
+        ),
     )
     entry = LedgerEntry(
         entry_id=entry_id,
@@ -264,18 +266,34 @@ def _add_to_page(wallet: WalletState, key: str, lot: Lot, page: LotPage | None) 
 def _next_expiry_after_credit(
     wallet: WalletState,
     directory: dict[str, int],
+    first_days: dict[str, int],
     expiry: datetime | None,
     bucket: str,
     activity_expiry: datetime | None,
+    tz: tzinfo,
 ) -> datetime | None:
     candidates = [wallet.next_expiry_at]
     if bucket != ACTIVITY_BUCKET:
         candidates.append(expiry)
     if any(bucket_of_page(key) == ACTIVITY_BUCKET and points for key, points in directory.items()):
-        dated = any(is_dated_page(key) for key in directory)
-        # Activity moved every undated lot's expiry: with no dated lot, it is the next expiry.
-        candidates = [activity_expiry] if not dated else [*candidates, activity_expiry]
+        # Activity moved every undated lot's expiry, so the wallet's next expiry may be the
+        # activity's old one: the next is the activity's new one or the soonest dated lot's
+        # (under inactivity, transfers-in keep their dates), which the directory gives.
+        candidates = [activity_expiry, _soonest_dated_expiry(directory, first_days, tz)]
     return min((moment for moment in candidates if moment is not None), default=None)
+
+
+def _soonest_dated_expiry(
+    directory: dict[str, int], first_days: dict[str, int], tz: tzinfo
+) -> datetime | None:
+    """The soonest expiry of the dated pages, from the directory alone: a page's month and the day
+    of its soonest lot (the first of the month when unknown: sooner, never later)."""
+    days = [
+        date(int(bucket[:4]), int(bucket[5:7]), first_days.get(key, 1))
+        for key, points in directory.items()
+        if points and is_dated_page(key) and (bucket := bucket_of_page(key))
+    ]
+    return end_of_day(min(days), tz) if days else None
 
 
 # ---- debit: points leave the soonest-expiring lots

@@ -272,10 +272,24 @@ class ClaimRules(_Model):
 
 
 class TransferRules(_Model):
-    """A transfer moves at least `min_points`; a member sends at most `max_points_per_day` a day."""
+    """Transfers between members: `enabled` turns them on or off; each moves at least `min_points`
+    and at most `max_points` (absent: no cap but the daily one); a member sends at most
+    `max_points_per_day` in any rolling 24 hours (a window, not a calendar day: no midnight rush)."""
 
+    enabled: StrictBool = True
     min_points: Annotated[StrictInt, Field(ge=1)]
+    max_points: Annotated[StrictInt, Field(ge=1)] | None = None
     max_points_per_day: StrictInt
+
+    @field_validator("max_points")
+    @classmethod
+    def _maximum_at_least_minimum(cls, value: int | None, info: ValidationInfo) -> int | None:
+        minimum = info.data.get("min_points")
+        if value is not None and minimum is not None and value < minimum:
+            raise PydanticCustomError(
+                "transfer_limits", "must be at least minPoints ({minimum})", {"minimum": minimum}
+            )
+        return value
 
     @field_validator("max_points_per_day")
     @classmethod
@@ -284,6 +298,11 @@ class TransferRules(_Model):
         if minimum is not None and value < minimum:
             raise PydanticCustomError(
                 "transfer_limits", "must be at least minPoints ({minimum})", {"minimum": minimum}
+            )
+        maximum = info.data.get("max_points")
+        if maximum is not None and value < maximum:
+            raise PydanticCustomError(
+                "transfer_limits", "must be at least maxPoints ({maximum})", {"maximum": maximum}
             )
         return value
 

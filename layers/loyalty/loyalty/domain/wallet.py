@@ -94,6 +94,15 @@ def expiry_month(expires_at: datetime | None, tz: tzinfo) -> str | None:
 
 
 @dataclass(frozen=True)
+class TransferSent:
+    """Points a member sent to another at `at`: the wallet keeps those of the last 24 hours, for
+    the rules' maximum per rolling day (`transfers.maxPointsPerDay`)."""
+
+    at: datetime
+    points: int
+
+
+@dataclass(frozen=True)
 class WalletState:
     """The wallet item: the member's balance and the directory of its lot pages.
 
@@ -102,7 +111,9 @@ class WalletState:
     dated page to the day of month of its soonest expiry (so a read that stopped inside a month
     still knows which lots come first); `last_lot_id` is
     the lot the last credit went to (a second purchase the same day tops it up without reading
-    its page). `version` orders every movement of the member."""
+    its page). `version` orders every movement of the member. `transfers_sent` are the member's
+    transfers of the last 24 hours; `closed_at` is set when the member closes its account (SPEC
+    §10: it then sends and receives nothing)."""
 
     member_id: str
     available: int
@@ -115,6 +126,8 @@ class WalletState:
     activity_expires_at: datetime | None = None
     last_lot_id: str | None = None
     owed: int = 0
+    transfers_sent: tuple[TransferSent, ...] = ()
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -146,17 +159,24 @@ class Snapshot:
         if self.complete or not self.pages:
             return lots
         read = {page.key for page in self.pages}
+        unread = [key for key in self.wallet.pages if key not in read]
         open_bucket = self.pages[-1].bucket
         unread_days = [
-            self.wallet.first_days.get(key)
-            for key in self.wallet.pages
-            if bucket_of_page(key) == open_bucket and key not in read
+            self.wallet.first_days.get(key) for key in unread if bucket_of_page(key) == open_bucket
         ]
-        if not unread_days or open_bucket in _UNDATED:
-            return lots  # the month is read whole, or its lots share one (undated) expiry
-        earliest = min(day or 0 for day in unread_days)  # an unknown day could be the first
-        cutoff = open_bucket.replace("-", "") + f"{earliest:02d}"
-        return [lot for lot in lots if bucket_of_lot(lot.lot_id) != open_bucket or lot.lot_id[:8] <= cutoff]
+        if unread_days and open_bucket not in _UNDATED:
+            earliest = min(day or 0 for day in unread_days)  # an unknown day could be the first
+            cutoff = open_bucket.replace("-", "") + f"{earliest:02d}"
+            lots = [
+                lot for lot in lots if bucket_of_lot(lot.lot_id) != open_bucket or lot.lot_id[:8] <= cutoff
+            ]
+        # Otherwise the month is read whole, or its lots share one (undated) expiry. Policy
+        # inactivity: a transfer-in keeps its own date, which may come after the wallet's activity
+        # expiry, yet dated pages sort before ACTIVITY ones: unread ACTIVITY lots precede it.
+        activity_expiry = self.wallet.activity_expires_at
+        if activity_expiry is not None and any(bucket_of_page(key) == ACTIVITY_BUCKET for key in unread):
+            lots = [lot for lot in lots if lot.expires_at is not None and lot.expires_at <= activity_expiry]
+        return lots
 
     def lots(self) -> list[Lot]:
         return [lot for page in self.pages for lot in page.lots.values()]
@@ -172,7 +192,8 @@ class NeedMorePages(Exception):
 def due_points(snapshot: Snapshot, now: datetime) -> int:
     """Points of lots past their expiry that the daily run has not expired yet: stored, counted in
     `available`, but no longer spendable (invariant 1). They sort first, so a read that starts at
-    the first page sees them; if it stopped before the end of them, NeedMorePages."""
+    the first page sees them (but for ACTIVITY lots, after the dated pages of an inactivity wallet
+    that received transfers); if it stopped before the end of them, NeedMorePages."""
     wallet = snapshot.wallet
     if wallet.next_expiry_at is None or wallet.next_expiry_at > now:
         return 0
@@ -188,7 +209,22 @@ def due_points(snapshot: Snapshot, now: datetime) -> int:
         and any(lot.remaining and not is_live(lot, now) for lot in last_read.lots.values())
     ):
         raise NeedMorePages()
+    if not snapshot.complete and _unread_activity_lots_are_due(snapshot, now):
+        raise NeedMorePages()
     return due
+
+
+def _unread_activity_lots_are_due(snapshot: Snapshot, now: datetime) -> bool:
+    """Policy inactivity with dated lots (transfers-in keep their dates): the ACTIVITY pages sort
+    after the dated ones, so when the activity expiry has passed, due lots may lie unread."""
+    expiry = snapshot.wallet.activity_expires_at
+    if expiry is None or expiry > now:
+        return False
+    read = {page.key for page in snapshot.pages}
+    return any(
+        bucket_of_page(key) == ACTIVITY_BUCKET and points and key not in read
+        for key, points in snapshot.wallet.pages.items()
+    )
 
 
 def expiring_by_month(wallet: WalletState) -> list[tuple[str, int]]:
