@@ -113,6 +113,11 @@ class WalletItem(TableItem, discriminator="wallet"):
     activity_expires_at = InstantAttribute(attr_name="activityExpiresAt", null=True)
     last_lot_id = UnicodeAttribute(attr_name="lastLot", null=True)
     owed = NumberAttribute(default=0)
+    # The member's transfers of the last 24 hours, "<epoch seconds>:<points>" (store/wallet.py):
+    # the rules' maximum per rolling day. Written by transfers only, pruned as they write.
+    transfers_sent = ListAttribute(of=UnicodeAttribute, attr_name="transfersSent", null=True)
+    # Set by member closure (SPEC §10, not built yet): a closed member sends and receives nothing.
+    closed_at = InstantAttribute(attr_name="closedAt", null=True)
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     by_next_expiry = ByNextExpiry()

@@ -32,9 +32,11 @@ from loyalty.store.models import (
     RequestRecordItem,
     TableItem,
     WalletItem,
+    bind,
 )
+from loyalty.store.records import is_live
 from loyalty.store.transact import Transaction
-from loyalty.store.wallet import directory_entry, lot_to_map
+from loyalty.store.wallet import directory_entry, lot_to_map, transfer_sent_entry
 
 # A result longer than this is not copied into the request records: the ledger entry of the same
 # movement holds it (a redemption of 700 lots would make a 60 KB record, read by every movement).
@@ -109,6 +111,9 @@ def wallet_actions(before: WalletState, after: WalletState) -> list[Action]:
         WalletItem.activity_expires_at, before.activity_expires_at, after.activity_expires_at
     )
     actions += _optional(WalletItem.last_lot_id, before.last_lot_id, after.last_lot_id)
+    if after.transfers_sent != before.transfers_sent:
+        sent = [transfer_sent_entry(transfer) for transfer in after.transfers_sent]
+        actions.append(_set_or_remove(WalletItem.transfers_sent, sent or None))
     if after.next_expiry_at != before.next_expiry_at:
         if after.next_expiry_at is None:
             actions += [
@@ -196,6 +201,21 @@ def ledger_item(member_id: str, sequence: int, entry: LedgerEntry) -> LedgerEntr
         rules_version=entry.rules_version,
         details={name: value for name, value in entry.details.items() if value is not None},
     )
+
+
+def read_request(
+    member_id: str, operation: str, idempotency_key: str, now: datetime
+) -> RequestRecordItem | None:
+    """A request's own record, strongly consistent, if it is live: read only when a refusal is about
+    to be answered, so that a retry of an older request gets its original response instead."""
+    bind()
+    try:
+        record = RequestRecordItem.get(
+            keys.member_pk(member_id), keys.request_sk(operation, idempotency_key), consistent_read=True
+        )
+    except RequestRecordItem.DoesNotExist:
+        return None
+    return record if is_live(record.ttl, now) else None
 
 
 def render_request(

@@ -17,6 +17,7 @@ from loyalty.domain.wallet import (
     LotPage,
     NeedMorePages,
     Snapshot,
+    TransferSent,
     WalletState,
     due_points,
     follows_wallet_expiry,
@@ -195,7 +196,19 @@ def wallet_state(item: WalletItem) -> WalletState:
         activity_expires_at=item.activity_expires_at,
         last_lot_id=item.last_lot_id,
         owed=int(item.owed or 0),
+        transfers_sent=tuple(transfer_sent_from(str(entry)) for entry in item.transfers_sent or ()),
+        closed_at=item.closed_at,
     )
+
+
+def transfer_sent_entry(sent: TransferSent) -> str:
+    """A transfer in the wallet's `transfersSent`: `"1795464323:250"` (epoch seconds, points)."""
+    return f"{int(sent.at.timestamp())}:{sent.points}"
+
+
+def transfer_sent_from(entry: str) -> TransferSent:
+    at, _, points = str(entry).partition(":")
+    return TransferSent(datetime.fromtimestamp(int(at), UTC), int(points))
 
 
 def page_from_item(item: LotPageItem, wallet: WalletState) -> LotPage:
