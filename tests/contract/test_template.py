@@ -87,6 +87,12 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "table_actions": {"Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"},
         "reads_rules": True,
     },
+    "TransferFunction": {
+        "dir": "transfer",
+        "routes": {("POST", "/members/{memberId}/transfers")},
+        "table_actions": {"Query", "BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+        "reads_rules": True,
+    },
     "ClaimsFunction": {
         "dir": "claims",
         "routes": {
@@ -637,7 +643,9 @@ def test_an_alarm_watches_the_api_5xx(resources: dict[str, Any]) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["EarnFunction", "RedeemFunction", "ClaimsFunction", "MembersFunction"])
+@pytest.mark.parametrize(
+    "name", ["EarnFunction", "RedeemFunction", "TransferFunction", "ClaimsFunction", "MembersFunction"]
+)
 def test_an_alarm_watches_the_errors_of_each_function_that_changes_state(
     resources: dict[str, Any], name: str
 ) -> None:

@@ -43,6 +43,14 @@ def call(api: Api, route: str, member_id: str, identity: Identity | None) -> Api
         tx = earned.get("transactionId", f"tx-{uuid.uuid4().hex}")
         headers = {"idempotency-key": uuid.uuid4().hex}
         return api.call("POST", f"{path}/earn/{tx}/reversal", identity=identity, body={}, headers=headers)
+    if route == "transfer":
+        # To an enrolled member, from a sender holding the rules' minimum transfer (100 points).
+        receiver = f"{member_id}-receiver"
+        api.enrol(receiver)
+        api.earn(member_id, amount="100.00")
+        headers = {"idempotency-key": uuid.uuid4().hex}
+        body = {"toMemberId": receiver, "points": 100}
+        return api.call("POST", f"{path}/transfers", identity=identity, body=body, headers=headers)
     if route in {"file-claim", "get-claim", "decide-claim"}:
         # A purchase of 10 days ago the member claims (filed by support, so that any caller's
         # attempt meets a real claim of this member: "self" on /claims/{claimId} is its member).

@@ -30,6 +30,7 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
         (403, 403, 201, 403, 403, 401, 401),
     ),
     "POST /members/{memberId}/redemptions": ("redeem", (201, 403, 201, 403, 403, 401, 401)),
+    "POST /members/{memberId}/transfers": ("transfer", (201, 403, 403, 403, 403, 401, 401)),
     # "self" on /claims/{claimId} is the claim's member; any other caller that may hold claims (a
     # member, finance) is told nothing of it: 404, as for a claim that does not exist
     "POST /members/{memberId}/claims": ("file-claim", (201, 403, 403, 201, 403, 401, 401)),

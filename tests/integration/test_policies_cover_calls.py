@@ -207,6 +207,7 @@ def every_route(api: Api, probe: Probe, member: str) -> None:
     assert probe("GET", f"/members/{stranger}/ledger", identity=support, query=forged).status == 404
     probe("GET", "/openapi.json")
     probe("GET", "/swagger")
+    a_transfer_that_empties_a_lot_page(api, probe, member)
     returns_that_owe_and_empty_a_lot_page(api, probe, member)
     claims_filed_listed_read_and_decided(api, probe, member)
 
@@ -242,6 +243,32 @@ def claims_filed_listed_read_and_decided(api: Api, probe: Probe, member: str) ->
     earned = probe("POST", f"/members/{member}/earn", lambda: api.earn(member, transactionId=f"{member}-c3"))
     assert earned.status == 201
     assert probe("GET", f"/claims/{ids[2]}", identity=support).body["email"]["status"] == "sent"
+
+
+def a_transfer_that_empties_a_lot_page(api: Api, probe: Probe, member: str) -> None:
+    """The member's only lot goes to another member whole (its page is deleted), then is replayed;
+    a transfer of points it no longer has is refused (its request record is read first)."""
+    receiver = new_member()
+    probe("PUT", f"/members/{receiver}", lambda: api.enrol(receiver))
+    probe("POST", f"/members/{member}/earn", lambda: api.earn(member, transactionId=f"{member}-t"))
+    body, headers = {"toMemberId": receiver, "points": 100}, {"idempotency-key": f"{member}-t"}
+    for _ in range(2):
+        response = probe(
+            "POST",
+            f"/members/{member}/transfers",
+            identity=Identity.member(member),
+            body=body,
+            headers=headers,
+        )
+        assert response.status == 201, response.body
+    refused = probe(
+        "POST",
+        f"/members/{member}/transfers",
+        identity=Identity.member(member),
+        body=body,
+        headers={"idempotency-key": f"{member}-t2"},
+    )
+    assert refused.error_code == "insufficient_points"
 
 
 def returns_that_owe_and_empty_a_lot_page(api: Api, probe: Probe, member: str) -> None:

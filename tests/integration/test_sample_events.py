@@ -1,5 +1,6 @@
 """The sample events under events/ (also for `sam local invoke -e`) drive the real handlers:
-a partner enrols a member, reports a purchase, the member redeems and reads its points."""
+a partner enrols a member, reports a purchase, the member redeems and reads its points, then
+gives points to a friend."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ SCENARIO = [
     ("ledger/get-ledger-self.json", 200),
     ("earn/reverse-partial-return.json", 201),  # 50 of the 129.90 EUR returned: the points are spent
     ("earn/reverse-partial-return.json", 201),  # a retry: the original response again
+    ("members/put-friend-by-partner.json", 201),
+    ("earn/earn-online-purchase.json", 201),  # 140 points: the 20 owed are settled first
+    ("transfer/transfer-to-friend.json", 201),  # 100 points to the friend
+    ("transfer/transfer-to-friend.json", 201),  # a retry: the original response again
+    ("transfer/transfer-below-minimum.json", 422),  # the 20 left: below the minimum transfer
     ("claims/file-claim-self.json", 201),  # a purchase of 10 days ago never reported: pending
     ("claims/file-claim-self.json", 200),  # the same claim again: the first, as it stands
     ("claims/list-pending-support.json", 200),
@@ -81,6 +87,10 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
     first = returned[0]
     # floor(129 * 50 / 129.90) = 49 points: the 29 left are taken, 20 are owed
     assert (first["points"], first["taken"], first["owed"], first["balance"]) == (49, 29, 20, 0)
+    assert bodies["earn/earn-online-purchase.json"][0]["balance"] == 120
+    given = bodies["transfer/transfer-to-friend.json"]
+    assert given[0] == given[1] and (given[0]["points"], given[0]["balance"]) == (100, 20)
+    assert bodies["transfer/transfer-below-minimum.json"][0]["error"]["code"] == "transfer_below_minimum"
     filed = bodies["claims/file-claim-self.json"]
     assert (filed[0]["status"], filed[1]["claimId"]) == ("pending", filed[0]["claimId"])
     queue = bodies["claims/list-pending-support.json"][0]  # the oldest pending claims of the table

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from loyalty.http import models
 from loyalty.http.identifiers import IDENTIFIER
 from loyalty.http.resolver import build_resolver, json_response
-from loyalty.http.routes import balance, claims, earn, ledger, members, redeem, reversal
+from loyalty.http.routes import balance, claims, earn, ledger, members, redeem, reversal, transfers
 
 TITLE = "Loyalty points API"
 VERSION = "1.0.0"
@@ -38,7 +38,14 @@ SECURITY_SCHEMES: Any = {"cognito": HTTPBearer(bearerFormat="JWT")}
 def build_api() -> APIGatewayHttpResolver:
     """Every route of every function, plus `/openapi.json` and the Swagger UI at `/swagger`."""
     app = build_resolver(
-        members.router, balance.router, ledger.router, earn.router, reversal.router, redeem.router, claims.router
+        members.router,
+        balance.router,
+        ledger.router,
+        earn.router,
+        reversal.router,
+        redeem.router,
+        transfers.router,
+        claims.router,
     )
 
     @app.get("/openapi.json", include_in_schema=False)

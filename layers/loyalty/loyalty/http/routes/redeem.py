@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
+from loyalty.http.headers import IdempotencyKey
 from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import LotMovement, MemberIdPath, RedeemRequest, RedeemResponse
 from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
@@ -17,15 +17,6 @@ from loyalty.store import points
 
 router = APIGatewayHttpRouter()
 RIGHTS = route_rights("POST /members/{memberId}/redemptions", Rights((Role.PARTNER,)))
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="idempotency-key",
-        pattern=r"^[A-Za-z0-9._:-]{1,128}$",
-        description="a key of the caller's choosing: a retry with the same key and body returns the "
-        "original response; the same key with another body is a 409",
-    ),
-]
 
 
 @router.post(
