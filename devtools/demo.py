@@ -1,8 +1,10 @@
 """Demo data for the local mode, written through the real handlers (never item by item).
 
 Two members enrolled by the partner `demo-pos`, with purchases spread over the last 18 months
-so that their lots have various expiry dates. Earn is idempotent on `transactionId`: a second
-seeding finds the purchases already credited (`409`, as the dates moved) and changes nothing.
+so that their lots have various expiry dates, and each a pending claim for a purchase the partner
+never reported (the support queue has something to decide). Earn is idempotent on
+`transactionId` and a member has one claim per purchase: a second seeding finds the purchases
+already credited (`409`, as the dates moved) and the claims already filed, and changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from zoneinfo import ZoneInfo
 
 from devtools.identity import Identity
 
-__all__ = ["DEMO_MEMBERS", "DEMO_PARTNER", "DemoPurchase", "Invoke", "SeedReport", "demo_purchases", "seed"]
+__all__ = [
+    "DEMO_MEMBERS",
+    "DEMO_PARTNER",
+    "DemoClaim",
+    "DemoPurchase",
+    "Invoke",
+    "SeedReport",
+    "demo_claims",
+    "demo_purchases",
+    "seed",
+]
 
 DEMO_PARTNER = "demo-pos"
 DEMO_TIMEZONE = ZoneInfo("Europe/Paris")
@@ -74,11 +86,47 @@ def demo_purchases() -> list[DemoPurchase]:
     ]
 
 
+@dataclass(frozen=True)
+class DemoClaim:
+    """A purchase its member says was never credited: filed by the member, pending for support."""
+
+    member_id: str
+    transaction_id: str
+    days_ago: int
+    amount: str
+    currency: str
+    store: str | None
+    receipt_ref: str
+
+    def body(self, now: datetime) -> dict[str, Any]:
+        day = (now.astimezone(DEMO_TIMEZONE) - timedelta(days=self.days_ago)).date()
+        occurred_at = datetime(day.year, day.month, day.day, 17, 30, tzinfo=DEMO_TIMEZONE)
+        body: dict[str, Any] = {
+            "transactionId": self.transaction_id,
+            "occurredAt": occurred_at.isoformat(),
+            "amount": self.amount,
+            "currency": self.currency,
+            "receiptRef": self.receipt_ref,
+        }
+        if self.store:
+            body["store"] = self.store
+        return body
+
+
+def demo_claims() -> list[DemoClaim]:
+    """Two pending claims, inside the default claim window (2 to 180 days old)."""
+    return [
+        DemoClaim("demo-alice", "demo-missing-1", 12, "35.90", "EUR", "Paris Opéra", "R-2231"),
+        DemoClaim("demo-bob", "demo-missing-2", 25, "48.00", "GBP", None, "WEB-77812"),
+    ]
+
+
 @dataclass
 class SeedReport:
     enrolled: int = 0
     credited: int = 0
     already_credited: int = 0
+    claims: int = 0
     skipped: bool = False
     problems: list[str] | None = None
 
@@ -88,6 +136,8 @@ class SeedReport:
         text = f"demo data: {self.enrolled} members enrolled, {self.credited} purchases credited"
         if self.already_credited:
             text += f", {self.already_credited} already credited"
+        if self.claims:
+            text += f", {self.claims} claims pending for support"
         if self.problems:
             text += "; problems:\n  " + "\n  ".join(self.problems)
         return text
@@ -117,4 +167,12 @@ def seed(invoke: Invoke, now: Callable[[], datetime] | None = None) -> SeedRepor
             report.already_credited += 1
         else:
             report.problems.append(f"POST {path} ({purchase.transaction_id}) answered {status}: {answer}")
+    for claim in demo_claims():
+        path = f"/members/{claim.member_id}/claims"
+        member = Identity.member(claim.member_id)
+        status, answer = invoke("POST", path, identity=member, body=claim.body(moment))
+        if status in (200, 201):
+            report.claims += 1
+        else:
+            report.problems.append(f"POST {path} ({claim.transaction_id}) answered {status}: {answer}")
     return report

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -631,7 +632,7 @@ def _describe_email(message: Any, raw_message_type: type) -> dict[str, Any]:
         return {
             "id": message.id,
             "from": message.source or str(parsed["from"] or ""),
-            "to": list(message.destinations),
+            "to": _addresses(message.destinations),
             "subject": str(parsed["subject"] or ""),
             "text": text.get_content() if text is not None else None,
             "html": html.get_content() if html is not None else None,
@@ -656,6 +657,17 @@ def _describe_email(message: Any, raw_message_type: type) -> dict[str, Any]:
         "text": None if is_html else body,
         "html": body if is_html else None,
     }
+
+
+def _addresses(destinations: Iterable[str]) -> list[str]:
+    """Each recipient once: moto lists a raw message's `Destination` and its `To` header both
+    (`bob@example.com` and `Bob Smith <bob@example.com>`)."""
+    found: list[str] = []
+    for destination in destinations:
+        address = parseaddr(destination)[1] or destination
+        if address not in found:
+            found.append(address)
+    return found
 
 
 class EmailOutbox:

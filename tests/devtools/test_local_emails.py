@@ -40,7 +40,11 @@ def test_given_a_simple_email_when_listing_then_its_subject_and_body_are_shown(s
 
 def test_given_a_raw_mime_email_when_listing_then_both_parts_are_shown(ses: object) -> None:
     mime = EmailMessage()
-    mime["From"], mime["To"], mime["Subject"] = "loyalty@example.com", "bob@example.com", "Points expiring"
+    mime["From"], mime["To"], mime["Subject"] = (
+        "loyalty@example.com",
+        "Bob <bob@example.com>",
+        "Points expiring",
+    )
     mime.set_content("50 points expire on 1 March")
     mime.add_alternative("<p>50 points expire on 1 March</p>", subtype="html")
     ses.send_email(  # type: ignore[attr-defined]
@@ -51,6 +55,7 @@ def test_given_a_raw_mime_email_when_listing_then_both_parts_are_shown(ses: obje
 
     [message] = sent_emails()
 
+    assert message["to"] == ["bob@example.com"]  # moto lists the destination and the To header
     assert message["subject"] == "Points expiring"
     assert message["text"].strip() == "50 points expire on 1 March"
     assert message["html"].strip() == "<p>50 points expire on 1 March</p>"
