@@ -5,8 +5,10 @@ rules (RULES_SOURCE), its own handlers' client and caches, and the three run sid
 (different partitions, different purchase ids: they share nothing). The parent prints the table.
 
 Budgets (from the issue): earn ≤ 2 calls and ≤ 8 / 10 / 16 WRU for members a / b / c; a
-redemption of 100 points ≤ 2 calls, ≤ 4 RRU and ≤ 14 WRU; balance 1 call and ≤ 2 RRU; an
-idempotent replay 1 call; the wallet item under 1 KB. Benchmarks print ("ok" / "OVER"), they
+redemption of 100 points ≤ 2 calls, ≤ 4 RRU and ≤ 14 WRU; a transfer of 100 points to another
+member ≤ 3 calls (issue #7; its units grow with the lot pages it touches on each side:
+docs/design.md, "Cost per operation"); balance 1 call and ≤ 2 RRU; an idempotent
+replay 1 call; the wallet item under 1 KB. Benchmarks print ("ok" / "OVER"), they
 never assert.
 """
 
@@ -69,6 +71,7 @@ MEMBERS = (
 )
 # The measured earn is the 730th purchase of b and c: today's.
 REDEEM_POINTS = 100
+TRANSFER_POINTS = 100  # the rules' minimum transfer
 
 
 @dataclass
@@ -143,6 +146,8 @@ def _verdicts(member: Member, row: Row) -> list[str]:
         "earn (replay)": {"calls": 1},
         "redeem": {"calls": 2, "RRU": 4, "WRU": 14},
         "redeem (replay)": {"calls": 1},
+        "transfer": {"calls": 3},
+        "transfer (replay)": {"calls": 1},
         "balance": {"calls": 1, "RRU": 2},
     }
     measured = {"calls": row.calls, "RRU": row.rru, "WRU": row.wru}
@@ -211,8 +216,9 @@ def _measure_member(member: Member) -> dict[str, Any]:
     def call(function: str, route: str, **kwargs: Any) -> dict[str, Any]:
         method, path_template = route.split(" ", 1)
         handler = load_handler(f"functions/{function}", "app.lambda_handler", root=ROOT)
-        path = path_template.replace("{memberId}", member_id)
-        event = http_event(method, path, route_key=route, path_parameters={"memberId": member_id}, **kwargs)
+        path = kwargs.pop("path", path_template.replace("{memberId}", member_id))
+        parameters = kwargs.pop("path_parameters", {"memberId": member_id})
+        event = http_event(method, path, route_key=route, path_parameters=parameters, **kwargs)
         response: dict[str, Any] = handler(event, LambdaContext(function))
         return response
 
@@ -259,11 +265,33 @@ def _measure_member(member: Member) -> dict[str, Any]:
         body = {"points": REDEEM_POINTS}
         return call("redeem", route, headers=redemption_headers, body=body, identity=as_member)
 
+    # The receiver of the transfer: another member, enrolled before anything is measured.
+    receiver = f"{member_id}-friend"
+    friend = call(
+        "members",
+        "PUT /members/{memberId}",
+        headers=json_headers,
+        body={"email": f"{receiver}@example.com"},
+        identity=partner,
+        path_parameters={"memberId": receiver},
+        path=f"/members/{receiver}",
+    )
+    if friend["statusCode"] not in (200, 201):
+        raise RuntimeError(f"the receiver's enrolment answered {friend['statusCode']}: {friend.get('body')}")
+    transfer_headers = {**json_headers, "idempotency-key": f"{member_id}-transfer"}
+
+    def transfer() -> dict[str, Any]:
+        route = "POST /members/{memberId}/transfers"
+        body = {"toMemberId": receiver, "points": TRANSFER_POINTS}
+        return call("transfer", route, headers=transfer_headers, body=body, identity=as_member)
+
     operations: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("earn", lambda: earn(*todays)),
         ("earn (replay)", lambda: earn(*todays)),
         ("redeem", redeem),
         ("redeem (replay)", redeem),
+        ("transfer", transfer),
+        ("transfer (replay)", transfer),
         ("balance", lambda: call("balance", "GET /members/{memberId}/balance", identity=as_member)),
         ("lots", lambda: call("balance", "GET /members/{memberId}/lots", identity=as_member)),
     ]
