@@ -117,20 +117,7 @@ def transfer(
                 balance=move.sent.entry.balance_after,
                 lots=tuple(LotTaken.of(take) for take in move.taken),
             )
-            transaction = Transaction()
-            for change in move.changes:
-                render_change(transaction, change)
-            render_request(
-                transaction,
-                from_member_id,
-                operation=TRANSFER,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                result=result.to_json(),
-                sequence=move.sent.sequence,
-                now=now,
-            )
-            _check_size(transaction, move)
+            transaction = _render(move, result, idempotency_key, request_hash, now)
         except (InvalidRequest, Conflict):
             # A retry of an older request is answered by its record, not by today's state or rules.
             stored = read_request(from_member_id, TRANSFER, idempotency_key, now)
@@ -232,6 +219,27 @@ def receiver_wallet(member_id: str) -> WalletState | None:
         return wallet_state(WalletItem.get(keys.member_pk(member_id), keys.wallet_sk(), consistent_read=True))
     except WalletItem.DoesNotExist:
         return None
+
+
+def _render(
+    move: Transfer, result: TransferResult, idempotency_key: str, request_hash: str, now: datetime
+) -> Transaction:
+    """Both members' changes and the sender's request record, as one transaction's parts."""
+    transaction = Transaction()
+    for change in move.changes:
+        render_change(transaction, change)
+    render_request(
+        transaction,
+        move.sent.member_id,
+        operation=TRANSFER,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        result=result.to_json(),
+        sequence=move.sent.sequence,
+        now=now,
+    )
+    _check_size(transaction, move)
+    return transaction
 
 
 def _check_size(transaction: Transaction, move: Transfer) -> None:
