@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import unicodedata
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from devtools.identity import Identity
 from devtools.lambda_runtime import LambdaContext, http_event, load_handler
 from loyalty.http.telemetry import logger
+from loyalty.notify import notify_config, ses
 from loyalty.store import members as member_store
 from loyalty.store.client import dynamodb
 from tests.integration.conftest import PARTNER, ROOT, Api, match
@@ -124,6 +130,33 @@ def leaks(capture: Capture, secrets: list[str]) -> list[str]:
     return found
 
 
+TEN_DAYS_AGO = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+
+
+@contextmanager
+def ses_emulated() -> Iterator[None]:
+    """The email settings of the template and SES emulated (moto), the sender verified."""
+    saved = {name: os.environ.get(name) for name in ("SENDER_ADDRESS", "LINKS_BASE_URL")}
+    os.environ.update(
+        SENDER_ADDRESS="no-reply@loyalty.example.com", LINKS_BASE_URL="https://loyalty.example.com/"
+    )
+    forget = (notify_config, ses.ses_client, ses.default_sender)
+    for cached in forget:
+        cached.cache_clear()
+    try:
+        with mock_aws():
+            boto3.client("sesv2").create_email_identity(EmailIdentity="no-reply@loyalty.example.com")
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        for cached in forget:
+            cached.cache_clear()
+
+
 def full_run(api: Api, member: str, email: str, name: str) -> list[str]:
     """Every route with this member's data, as the callers of SPEC §2 would call them, including
     refusals; returns the raw bodies that were sent."""
@@ -179,6 +212,33 @@ def full_run(api: Api, member: str, email: str, name: str) -> list[str]:
     assert send("GET", f"{base}/ledger", me, None, query={"limit": "1", "cursor": cursor}) == 200
     assert send("GET", f"{base}/ledger", me, None, query={"cursor": email}) in (400, 422)
     assert send("GET", f"{base}/ledger", other, None) == 403
+    # Claims: filed with the member's name in the store, read, listed, decided and emailed (SES
+    # emulated): the outcome email carries the address and the name, no log line may.
+    with ses_emulated():
+        claim = {"transactionId": f"{member}-claim", "occurredAt": TEN_DAYS_AGO, "amount": "12.00"}
+        claim |= {"currency": "EUR", "store": name, "receiptRef": email}
+        claims = f"{base}/claims"
+        filed = api.call("POST", claims, identity=me, body=claim)
+        bodies.append(json.dumps(claim))
+        assert filed.status == 201, filed.body
+        assert send("POST", claims, me, claim) == 200  # the first again
+        assert send("POST", claims, other, claim) == 403
+        assert send("POST", claims, me, {**claim, "store": f"{name}\r\n"}) == 422
+        support = Identity.support("agent-logs")
+        assert send("GET", "/claims", support, None, query={"status": "pending", "limit": "5"}) == 200
+        assert send("GET", f"/claims/{filed.body['claimId']}", me, None) == 200
+        assert send("GET", f"/claims/{filed.body['claimId']}", other, None) == 404
+        decision = {"decision": "approve", "reason": f"receipt of {name} checked"}
+        decided = api.call(
+            "POST", f"/claims/{filed.body['claimId']}/decision", identity=support, body=decision
+        )
+        bodies.append(json.dumps(decision))
+        assert decided.status == 200 and decided.body["email"]["status"] == "sent", decided.body
+        assert send("POST", f"/claims/{filed.body['claimId']}/decision", support, decision) == 200
+        assert (
+            send("POST", f"/claims/{filed.body['claimId']}/decision", support, {**decision, "reason": email})
+            == 409
+        )
     assert send("GET", "/openapi.json", None, None) == 200
     return bodies
 
