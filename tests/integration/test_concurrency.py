@@ -1,15 +1,20 @@
-"""Many processes move one member's points at once, on DynamoDB Local (the real engine).
+"""Many processes move points at once, on DynamoDB Local (the real engine): one member's
+redemptions, then every kind of movement across members (earns, redemptions, transfers,
+returns, claim decisions and earns of claimed purchases).
 
-Whatever the interleaving: the balance never goes negative, always equals the sum of the
-lots and the sum of the ledger, and every point is accounted for by exactly one success.
+Whatever the interleaving: balances never go negative and always equal the sum of the lots and
+the sum of the ledger, owed points are accounted for by the ledger, every point is accounted
+for by exactly one success, a purchase is credited once and a claim decided once.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import threading
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,3 +195,208 @@ def test_concurrent_redemptions_of_the_last_points_let_exactly_one_succeed(api: 
     # Then exactly one succeeds and the others are refused with a 409
     assert statuses == [201] + [409] * (WORKERS - 1)
     assert api.balance(enrolled).body["available"] == 0
+
+
+# ---- every kind of movement, across members, from many processes
+
+
+def _api_worker(
+    environment: dict[str, str], calls: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], int, Any]]:
+    """Runs in a fresh interpreter: each call routed by template.yaml to its handler, as API
+    Gateway would; identities travel as (role, subject) and are minted here."""
+    os.environ.update(environment)
+    from devtools.template import http_routes, load_template
+    from tests.integration.conftest import Api as WorkerApi
+
+    api = WorkerApi(http_routes(load_template(Path(ROOT) / "template.yaml")))
+    results = []
+    for call in calls:
+        role, subject = call["as"]
+        response = api.call(
+            call["method"],
+            call["path"],
+            identity=Identity.for_role(role, subject),
+            body=call.get("body"),
+            headers=call.get("headers"),
+        )
+        results.append((call, response.status, response.body))
+    return results
+
+
+def _mixed_calls(
+    rng: Any, members: list[str], purchases: list[str], claims: list[str]
+) -> list[dict[str, Any]]:
+    """A worker's share: earns, redemptions, transfers, returns, decisions and earns of claimed
+    purchases, in a seeded random order."""
+    calls: list[dict[str, Any]] = []
+    for _ in range(14):
+        member = rng.choice(members)
+        kind = rng.choice(["earn", "redeem", "transfer", "transfer", "reverse", "decide", "earn-claimed"])
+        key = {"idempotency-key": uuid.uuid4().hex}
+        if kind == "earn":
+            body = {
+                "transactionId": f"tx-{uuid.uuid4().hex}",
+                "amount": f"{rng.randint(20, 400)}.00",
+                "currency": "EUR",
+                "occurredAt": (datetime.now(UTC) - timedelta(days=rng.randint(0, 200))).isoformat(),
+                "channel": "store",
+            }
+            calls.append(
+                {
+                    "method": "POST",
+                    "path": f"/members/{member}/earn",
+                    "as": ("partner", "pos-mix"),
+                    "body": body,
+                }
+            )
+        elif kind == "redeem":
+            calls.append(
+                {
+                    "method": "POST",
+                    "path": f"/members/{member}/redemptions",
+                    "as": ("member", member),
+                    "body": {"points": rng.randint(1, 150)},
+                    "headers": key,
+                }
+            )
+        elif kind == "transfer":
+            other = rng.choice([m for m in members if m != member])
+            calls.append(
+                {
+                    "method": "POST",
+                    "path": f"/members/{member}/transfers",
+                    "as": ("member", member),
+                    "body": {"toMemberId": other, "points": rng.randint(100, 300)},
+                    "headers": key,
+                }
+            )
+        elif kind == "reverse":
+            owner, tx = rng.choice(purchases).split("|")
+            body = {"amount": f"{rng.randint(5, 60)}.00"} if rng.random() < 0.7 else {}
+            calls.append(
+                {
+                    "method": "POST",
+                    "path": f"/members/{owner}/earn/{tx}/reversal",
+                    "as": ("partner", "pos-mix"),
+                    "body": body,
+                    "headers": key,
+                }
+            )
+        elif kind == "decide":
+            decision = rng.choice(["approve", "reject"])
+            calls.append(
+                {
+                    "method": "POST",
+                    "path": f"/claims/{rng.choice(claims).split('|')[0]}/decision",
+                    "as": ("support", f"agent-{rng.randint(1, 3)}"),
+                    "body": {"decision": decision, "reason": "checked"},
+                }
+            )
+        else:
+            _claim_id, owner, tx, amount, occurred = rng.choice(claims).split("|")
+            body = {
+                "transactionId": tx,
+                "amount": amount,
+                "currency": "EUR",
+                "occurredAt": occurred,
+                "channel": "store",
+            }
+            calls.append(
+                {
+                    "method": "POST",
+                    "path": f"/members/{owner}/earn",
+                    "as": ("partner", "pos-mix"),
+                    "body": body,
+                }
+            )
+    return calls
+
+
+def test_mixed_movements_across_members_from_many_processes_conserve_every_point(
+    api: Api, table: Any
+) -> None:
+    # Given four members with points, purchases that can be returned, and claims waiting for support
+    rng = random.Random(7)
+    members = [f"mix-{uuid.uuid4().hex[:8]}-{index}" for index in range(4)]
+    purchases: list[str] = []
+    claims: list[str] = []
+    for member in members:
+        assert api.enrol(member).status == 201
+        for _ in range(2):
+            tx = f"tx-{uuid.uuid4().hex}"
+            assert api.earn(member, transactionId=tx, amount="300.00").status == 201
+            purchases.append(f"{member}|{tx}")
+        tx, occurred = f"tx-{uuid.uuid4().hex}", (datetime.now(UTC) - timedelta(days=20)).isoformat()
+        filed = api.call(
+            "POST",
+            f"/members/{member}/claims",
+            identity=Identity.member(member),
+            body={"transactionId": tx, "occurredAt": occurred, "amount": "120.00", "currency": "EUR"},
+        )
+        assert filed.status == 201 and filed.body["status"] == "pending", filed.body
+        claims.append(f"{filed.body['claimId']}|{member}|{tx}|120.00|{occurred}")
+
+    # When 6 processes send their mixed calls at once
+    shares = [_mixed_calls(random.Random(rng.random()), members, purchases, claims) for _ in range(WORKERS)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(WORKERS) as pool:
+        batches = pool.starmap(_api_worker, [(_environment(), share) for share in shares])
+    results = [result for batch in batches for result in batch]
+
+    # Then every answer is a success or a clean refusal
+    statuses = Counter(status for _, status, _ in results)
+    assert set(statuses) <= {200, 201, 409, 422}, [(c["path"], s, b) for c, s, b in results if s >= 500]
+    assert statuses[201] > 20
+
+    # And each member's balance equals its lots and its ledger, never negative
+    ledgers = {}
+    for member in members:
+        items = table.query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": f"MEMBER#{member}"},
+            ConsistentRead=True,
+        )["Items"]
+        ledgers[member] = [item for item in items if item["sk"].startswith("LEDGER#")]
+        lots_sum, counter = _stored_lots_sum(table, member)
+        balance = api.balance(member).body
+        assert (
+            lots_sum == counter == balance["available"] == sum(int(e["points"]) for e in ledgers[member]) >= 0
+        )
+    entries = [entry for ledger in ledgers.values() for entry in ledger]
+    owed = sum(int(api.balance(member).body["owed"]) for member in members)
+    assert owed == sum(
+        int(e["details"].get("owedAdded", 0)) - int(e["details"].get("owedSettled", 0)) for e in entries
+    )
+
+    # And every success is in a ledger exactly once
+    ids = Counter(str(entry["entryId"]) for entry in entries)
+    ids.update(str(entry["details"]["transferId"]) for entry in entries if entry["type"] == "transfer-out")
+    for call, status, body in results:
+        if status != 201 or not isinstance(body, dict):
+            continue
+        movement = (
+            body.get("entryId")
+            or body.get("redemptionId")
+            or body.get("transferId")
+            or body.get("reversalId")
+        )
+        assert movement is None or ids[movement] >= 1, (call["path"], body)
+
+    # And every purchase is credited at most once, by earn or by claim; a claim is decided once
+    credited = Counter(
+        str(e["details"]["transactionId"]) for e in entries if e["type"] in ("earn", "claim-credit")
+    )
+    assert max(credited.values()) == 1
+    for claim in claims:
+        claim_id = claim.split("|")[0]
+        shown = api.call("GET", f"/claims/{claim_id}", identity=Identity.support("agent-check")).body
+        closing = [
+            event for event in shown["history"] if event["action"] in ("approved", "rejected", "matched")
+        ]
+        assert len(closing) == 1, shown["history"]
+    # And no purchase gave back more than it earned
+    for purchase in purchases:
+        _owner, tx = purchase.split("|")
+        guard = table.get_item(Key={"pk": f"PURCHASE#{tx}", "sk": "PURCHASE"}, ConsistentRead=True)["Item"]
+        assert int(guard.get("reversedPoints", 0)) <= int(guard["points"]) == 300
