@@ -17,6 +17,7 @@ from loyalty.domain.errors import (
     MovementTooLarge,
     Unavailable,
 )
+from loyalty.http.errors import error_response
 from loyalty.http.identity import Forbidden, Unauthenticated
 from loyalty.http.resolver import build_resolver
 
@@ -108,3 +109,15 @@ def test_a_movement_too_large_is_counted_for_the_operators(capsys: pytest.Captur
 def test_unavailable_asks_the_caller_to_retry_shortly() -> None:
     status, _, headers = answer(Unavailable("DynamoDB is throttling"))
     assert (status, headers["Retry-After"]) == (503, "1")
+
+
+def test_a_detail_named_like_an_argument_stays_a_detail() -> None:
+    # Given an error whose details include `status`, `code` and `message`
+    details = {"status": "approved", "code": "x", "message": "y"}
+    response = error_response(409, "claim_already_decided", "decided", **details)
+
+    # Then `status` is a detail of the body, the status is the response's, and the code and
+    # message stay the error's own
+    assert response.status_code == 409
+    body = json.loads(str(response.body))["error"]
+    assert (body["code"], body["message"], body["status"]) == ("claim_already_decided", "decided", "approved")

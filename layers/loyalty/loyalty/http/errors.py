@@ -43,12 +43,19 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
 ]
 
 
-def error_response(status: int, code: str, message: str, **details: Any) -> Response[Any]:
+def error_response(status: int, code: str, message: str, /, **details: Any) -> Response[Any]:
+    """The one error body. Positional-only, so that a detail named `status`, `code` or `message`
+    is a detail, never a clash with the arguments (a TypeError, then a 500)."""
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": {"code": code, "message": message, **details}}, default=str),
+        body=json.dumps({"error": {"code": code, "message": message, **_details(details)}}, default=str),
     )
+
+
+def _details(details: dict[str, Any]) -> dict[str, Any]:
+    """Details never replace the error's own code and message."""
+    return {name: value for name, value in details.items() if name not in ("code", "message")}
 
 
 def internal_error() -> Response[Any]:
