@@ -24,7 +24,14 @@ from loyalty.domain.movements import (
     settle_owed,
 )
 from loyalty.domain.rules import ProgramRules, default_rules, default_rules_text, parse_rules
-from loyalty.domain.wallet import LotPage, NeedMorePages, Snapshot, WalletState, page_key_of_lot
+from loyalty.domain.wallet import (
+    LotPage,
+    NeedMorePages,
+    Snapshot,
+    WalletState,
+    expiring_by_month,
+    page_key_of_lot,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PARTNER = Actor("partner", "pos-1")
@@ -343,3 +350,15 @@ def test_an_approved_claim_is_valid_at_least_thirty_days_after_the_approval() ->
     # Then the lot expires at the end of 9 January (30 days after 10 December), not 31 December
     assert result.lot is not None
     assert result.lot.lot_id.startswith("20270109-20261210-c")
+
+
+def test_points_per_expiry_month_count_activity_lots_in_the_month_of_the_activity_expiry() -> None:
+    # Given an inactivity-policy wallet: 70 points following its activity (expiring on 14 March
+    # 2028, Paris), 30 points of a transfer dated 31 January 2028, and 5 that never expire
+    state = wallet(
+        pages={"ACTIVITY/2026-11": 70, "2028-01/2026-11": 30, "NEVER/2026-10": 5},
+        activity_expires_at=datetime(2028, 3, 14, 23, 0, tzinfo=UTC),
+    )
+
+    # Then each expiring point is in its month, the activity ones in March
+    assert expiring_by_month(state, RULES.tz) == [("2028-01", 30), ("2028-03", 70)]

@@ -227,13 +227,17 @@ def _unread_activity_lots_are_due(snapshot: Snapshot, now: datetime) -> bool:
     )
 
 
-def expiring_by_month(wallet: WalletState) -> list[tuple[str, int]]:
-    """Points per expiry month (`YYYY-MM`), soonest first, from the page directory alone."""
+def expiring_by_month(wallet: WalletState, tz: tzinfo) -> list[tuple[str, int]]:
+    """Points per expiry month (`YYYY-MM`), soonest first, from the page directory alone: a dated
+    page's month is its bucket; ACTIVITY lots (policy inactivity) expire in the month of the
+    wallet's activity expiry; lots that never expire are left out."""
     totals: dict[str, int] = {}
+    activity_month = expiry_month(wallet.activity_expires_at, tz)
     for key, points in wallet.pages.items():
-        if is_dated_page(key) and points:
-            bucket = bucket_of_page(key)
-            totals[bucket] = totals.get(bucket, 0) + points
+        bucket = bucket_of_page(key)
+        month = bucket if is_dated_page(key) else activity_month if bucket == ACTIVITY_BUCKET else None
+        if month is not None and points:
+            totals[month] = totals.get(month, 0) + points
     return sorted(totals.items())
 
 

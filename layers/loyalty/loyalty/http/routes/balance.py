@@ -45,7 +45,7 @@ def get_balance(memberId: str) -> dict[str, Any]:
     snapshot = live.snapshot
     lots = snapshot.known_lots()
     tz = program_timezone()
-    by_month = dict(expiring_by_month(snapshot.wallet))
+    by_month = dict(expiring_by_month(snapshot.wallet, tz))
     for lot in snapshot.lots():
         month = expiry_month(lot.expires_at, tz)
         if lot.remaining and not is_live(lot, now) and month is not None:
