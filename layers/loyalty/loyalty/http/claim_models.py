@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from pydantic import AwareDatetime, BeforeValidator, Field, StrictInt, field_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, StrictInt
 
 from loyalty.domain.claims import CLAIM_ID_PATTERN
 from loyalty.http.identifiers import IDENTIFIER
-from loyalty.http.models import PLAIN_TEXT_SCHEMA, Body, Instant, PlainText, _integral, _iso_text
+from loyalty.http.models import (
+    PLAIN_TEXT_SCHEMA,
+    Body,
+    Currency,
+    Instant,
+    Money,
+    PlainText,
+    _integral,
+    _iso_text,
+)
 
 ClaimIdPath = Annotated[
     str, Path(alias="claimId", pattern=CLAIM_ID_PATTERN, description="the claim's id (`clm_…`)")
@@ -37,25 +45,10 @@ class ClaimRequest(Body):
         ),
     ]
     occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-    amount: Annotated[
-        str,
-        Field(
-            pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$",
-            examples=["42.50"],
-            description="greater than zero",
-            json_schema_extra={"not": {"pattern": "^[0.]+$"}},
-        ),
-    ]
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    amount: Money
+    currency: Currency
     store: ShortText | None = Field(default=None, description="where it was bought (a store purchase)")
     receipt_ref: ShortText | None = Field(default=None, description="a receipt number, for support to check")
-
-    @field_validator("amount")
-    @classmethod
-    def positive(cls, amount: str) -> str:
-        if Decimal(amount) <= 0:
-            raise ValueError("must be greater than zero")
-        return amount
 
 
 class DecisionRequest(Body):

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -234,32 +235,36 @@ def _iso_text(value: object) -> object:
     return value
 
 
+def _positive(amount: str) -> str:
+    if Decimal(amount) <= 0:
+        raise ValueError("must be greater than zero")
+    return amount
+
+
+# Money: ASCII digits only (a regex `\d` would also take Arabic-Indic or full-width digits as
+# money), greater than zero; the schema documents that all-zero amounts are refused.
+Money = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$",
+        examples=["42.50"],
+        description="greater than zero",
+        json_schema_extra={"not": {"pattern": "^[0.]+$"}},
+    ),
+    AfterValidator(_positive),
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
 class EarnRequest(Body):
     transaction_id: Annotated[
         str, Field(pattern=IDENTIFIER, description="the purchase's id, unique program-wide")
     ]
-    # ASCII digits only: a regex `\d` would also take Arabic-Indic or full-width digits as money.
-    amount: Annotated[
-        str,
-        Field(
-            pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$",
-            examples=["42.50"],
-            description="greater than zero",
-            # Documents the `positive` check below: digits and a point that are all zeros are refused.
-            json_schema_extra={"not": {"pattern": "^[0.]+$"}},
-        ),
-    ]
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    amount: Money
+    currency: Currency
     occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
     channel: Literal["store", "online"]
     category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-
-    @field_validator("amount")
-    @classmethod
-    def positive(cls, amount: str) -> str:
-        if Decimal(amount) <= 0:
-            raise ValueError("must be greater than zero")
-        return amount
 
 
 class EarnResponse(Body):
@@ -282,27 +287,11 @@ class ReversalRequest(Body):
     """A return. No `amount` (or no body at all): everything not yet returned; else a partial
     return of that amount, in the purchase's currency (`currency`, when given, must be it)."""
 
-    # As the earn's amount: ASCII digits only, greater than zero.
-    amount: (
-        Annotated[
-            str,
-            Field(
-                pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$",
-                examples=["19.90"],
-                description="the amount returned, greater than zero; absent: everything not yet returned",
-                json_schema_extra={"not": {"pattern": "^[0.]+$"}},
-            ),
-        ]
-        | None
-    ) = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])] | None = None
-
-    @field_validator("amount")
-    @classmethod
-    def positive(cls, amount: str | None) -> str | None:
-        if amount is not None and Decimal(amount) <= 0:
-            raise ValueError("must be greater than zero")
-        return amount
+    amount: Annotated[
+        Money | None,
+        Field(description="the amount returned, greater than zero; absent: everything not yet returned"),
+    ] = None
+    currency: Currency | None = None
 
 
 class ReversalResponse(Body):

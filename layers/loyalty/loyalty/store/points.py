@@ -26,7 +26,14 @@ from loyalty.store.models import (
     WalletItem,
     bind,
 )
-from loyalty.store.movement import attempts, page_part, render_change, render_request, request_part
+from loyalty.store.movement import (
+    attempts,
+    page_part,
+    read_request,
+    render_change,
+    render_request,
+    request_part,
+)
 from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, is_live, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
 from loyalty.store.wallet import read_live, read_member, read_on, read_page, wallet_state
@@ -207,20 +214,6 @@ def _replayed_redemption(
     )
 
 
-def _request_record(
-    member_id: str, operation: str, idempotency_key: str, now: datetime
-) -> RequestRecordItem | None:
-    """This request's own record, if it is live (read only when a refusal is about to be answered)."""
-    bind()
-    try:
-        record = RequestRecordItem.get(
-            keys.member_pk(member_id), keys.request_sk(operation, idempotency_key), consistent_read=True
-        )
-    except RequestRecordItem.DoesNotExist:
-        return None
-    return record if is_live(record.ttl, now) else None
-
-
 def redeem(
     member_id: str,
     points: int,
@@ -271,7 +264,7 @@ def redeem(
                 read = read_on(read)
             except InsufficientPoints:
                 # A retry of an older request is answered by its record, not by today's balance.
-                stored = _request_record(member_id, REDEEM, idempotency_key, now)
+                stored = read_request(member_id, REDEEM, idempotency_key, now)
                 if stored is None:
                     raise
                 return _replayed_redemption(member_id, stored, request_hash, mismatch)

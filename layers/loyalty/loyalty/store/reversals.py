@@ -36,7 +36,7 @@ from loyalty.domain.wallet import LotPage, NeedMorePages
 from loyalty.ids import new_id
 from loyalty.store import keys
 from loyalty.store.models import LedgerEntryItem, PurchaseGuardItem, RequestRecordItem, bind
-from loyalty.store.movement import attempts, render_change, render_request, request_part
+from loyalty.store.movement import attempts, read_request, render_change, render_request, request_part
 from loyalty.store.records import LotTaken, ReversalResult, fingerprint, is_live, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
 from loyalty.store.wallet import MemberRead, read_member, read_on, read_page
@@ -92,7 +92,7 @@ def reverse(
             quote = quote_reversal(purchase, amount, rounding=rules.earning.rounding, currency=currency)
         except (PurchaseAlreadyReversed, ReversalExceedsPurchase):
             # A retry of an older request is answered by its record, not by what is left today.
-            stored = _own_record(member_id, idempotency_key, now)
+            stored = read_request(member_id, REVERSAL, idempotency_key, now)
             if stored is None:
                 raise
             return _replayed(member_id, stored, request_hash, mismatch)
@@ -218,18 +218,6 @@ def _render_guard(
 
 def _as_read(attribute: Attribute[Any], value: object) -> Condition:
     return attribute.does_not_exist() if value is None else attribute == value
-
-
-def _own_record(member_id: str, idempotency_key: str, now: datetime) -> RequestRecordItem | None:
-    """This request's own record, if it is live (read only when a refusal is about to be answered)."""
-    bind()
-    try:
-        record = RequestRecordItem.get(
-            keys.member_pk(member_id), keys.request_sk(REVERSAL, idempotency_key), consistent_read=True
-        )
-    except RequestRecordItem.DoesNotExist:
-        return None
-    return record if is_live(record.ttl, now) else None
 
 
 def _replayed(
