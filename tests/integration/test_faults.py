@@ -1,6 +1,6 @@
-"""Faults injected under earn and redeem, at the botocore level: whatever fails, the caller gets a
-clear answer (never a `500`, never a success that did not happen), and its retry with the same key
-yields exactly one effect (issue #6, SPEC §4 invariants 3 and 7).
+"""Faults injected under earn, redeem and return (reversal), at the botocore level: whatever
+fails, the caller gets a clear answer (never a `500`, never a success that did not happen), and
+its retry with the same key yields exactly one effect (issues #6, #7; SPEC §4 invariants 3, 7).
 
 The faults are injected on the store's one botocore client (`loyalty.store.client.dynamodb()`)
 through its events, below botocore's retry layer where botocore would see them:
@@ -58,7 +58,7 @@ from loyalty.domain.rules import default_rules
 from loyalty.settings import settings
 from loyalty.store import keys, points
 from loyalty.store.client import dynamodb
-from tests.integration.conftest import ROOT, Api, ApiResponse
+from tests.integration.conftest import PARTNER, ROOT, Api, ApiResponse
 
 pytestmark = pytest.mark.dynamodb
 
@@ -251,8 +251,8 @@ def normalised(value: Any, names: dict[str, str]) -> Any:
     results stored as JSON text read as JSON."""
     if isinstance(value, dict):
         out = {key: "*" if key in VARYING else normalised(item, names) for key, item in value.items()}
-        if out.get("itemType") == "ledger" and out.get("type") == "redeem":
-            out["occurredAt"] = "*"  # a redemption happens when it is made
+        if out.get("itemType") == "ledger" and out.get("type") in ("redeem", "reversal"):
+            out["occurredAt"] = "*"  # a redemption or a return happens when it is made
         return out
     if isinstance(value, list):
         return [normalised(item, names) for item in value]
@@ -302,6 +302,15 @@ class Member:
 
     def redeem(self, points_: int, key: str) -> ApiResponse:
         return self.api.redeem(self.id, points_, key=key)
+
+    def reverse(self, amount: str, key: str) -> ApiResponse:
+        return self.api.call(
+            "POST",
+            f"/members/{self.id}/earn/tx-{self.id}/reversal",
+            identity=PARTNER,
+            body={"amount": amount},
+            headers={"idempotency-key": key},
+        )
 
 
 @pytest.fixture
@@ -455,6 +464,39 @@ def test_a_redemption_hit_by_a_fault_then_retried_with_the_same_key_is_made_once
     redemptions = [entry for entry in member.ledger() if entry["type"] == "redeem"]
     assert [entry["entryId"] for entry in redemptions] == [retry.body["redemptionId"]]
     assert member.api.balance(member.id).body["available"] == 25
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_a_return_hit_by_a_fault_then_retried_with_the_same_key_is_made_once(
+    case: Case, faults: Injector, new_member: Callable[[], Member]
+) -> None:
+    # Given two twin members who earned 40 points and spent 30, one of which returns half the
+    # purchase without faults (20 points: 10 from its lot, 10 owed)
+    clean, member = new_member(), new_member()
+    for twin in (clean, member):
+        assert twin.earn(f"tx-{twin.id}").status == 201
+        assert twin.redeem(30, key="spend").status == 201
+    assert clean.reverse("20.00", key="return").status == 201
+    before = member.state()
+
+    # When the other's return meets the fault
+    first = call_with(faults, case, lambda: member.reverse("20.00", key="return"))
+
+    # Then the caller gets a clear answer, and the table changed only if the return committed
+    assert_first_answer(case, first)
+    assert_botocore_saw_it(faults, case)
+    assert (member.state() != before) == case.committed
+
+    # And the partner's retry with the same key leaves exactly what one clean return leaves
+    retry = member.reverse("20.00", key="return")
+    assert retry.status == 201, retry.body
+    assert (retry.headers.get("Idempotent-Replayed") == "true") == case.committed
+    if first is not None and first.status == 201:
+        assert retry.body == first.body
+    assert member.state() == clean.state()
+    returns = [entry for entry in member.ledger() if entry["type"] == "reversal"]
+    assert [entry["entryId"] for entry in returns] == [retry.body["reversalId"]]
+    assert (retry.body["taken"], retry.body["owedAdded"], retry.body["balance"]) == (10, 10, 0)
 
 
 def test_botocore_resends_a_transaction_with_the_token_of_its_first_attempt(
