@@ -115,3 +115,31 @@ def test_members_spread_over_every_expiry_shard() -> None:
     shards = {keys.expiry_shard(f"m-{n}", 64) for n in range(5_000)}
     assert len(shards) == 64
     assert keys.expiry_shard("m-1", 64) == keys.expiry_shard("m-1", 64)
+
+
+def test_the_expiry_read_takes_the_wallet_and_the_dated_pages_due_through_a_month_only() -> None:
+    # Given pages of the due month (two months of issue), of the month before and of the month after
+    due_range = keys.wallet_and_due_pages_range("2026-11")
+    before = keys.lot_page_sk("2026-10/2024-10")
+    due = [keys.lot_page_sk("2026-11/2024-11"), keys.lot_page_sk("2026-11/2025-12")]
+    after = keys.lot_page_sk("2026-12/2024-12")
+
+    # Then the expiry read holds the wallet, the last request and the pages through that month
+    assert inside(due_range, before) and all(inside(due_range, key) for key in due)
+    assert not inside(due_range, after)
+    assert items_in(keys.wallet_and_due_pages_range("2025-12")) == {"wallet", "last request"}
+    # and never a page without a date of its own, a record, a ledger entry or the profile
+    assert not inside(keys.wallet_and_due_pages_range("2099-12"), MEMBER_ITEMS["activity page"])
+    assert not inside(keys.wallet_and_due_pages_range("2099-12"), MEMBER_ITEMS["never page"])
+    assert items_in(keys.wallet_and_due_pages_range("2026-01")) == {
+        "wallet",
+        "last request",
+        "first lot page",
+    }
+
+
+def test_a_bucket_range_reads_the_pages_of_that_bucket_only() -> None:
+    assert items_in(keys.bucket_pages_range("ACTIVITY")) == {"activity page"}
+    assert items_in(keys.bucket_pages_range("NEVER")) == {"never page"}
+    assert items_in(keys.bucket_pages_range("2026-01")) == {"first lot page"}
+    assert not inside(keys.bucket_pages_range("2026-01"), keys.lot_page_sk("2026-02/2026-01"))

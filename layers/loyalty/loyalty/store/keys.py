@@ -54,6 +54,18 @@ WALLET_RANGE = KeyRange(WALLET, LOT_PAGE_PREFIX + END)
 LEDGER_AND_PROFILE_RANGE = KeyRange(LEDGER_PREFIX, PROFILE)
 
 
+def wallet_and_due_pages_range(through_month: str) -> KeyRange:
+    """The wallet, the last request and the dated lot pages whose expiry bucket is `through_month`
+    (`YYYY-MM`) or earlier: what the expiry run reads of a member. `ACTIVITY` and `NEVER` pages
+    sort after every dated bucket, so they fall outside."""
+    return KeyRange(WALLET, f"{LOT_PAGE_PREFIX}{through_month}/{END}")
+
+
+def bucket_pages_range(bucket: str) -> KeyRange:
+    """Every lot page of one expiry bucket (`ACTIVITY`, `NEVER` or `YYYY-MM`), any month of issue."""
+    return KeyRange(f"{LOT_PAGE_PREFIX}{bucket}/", f"{LOT_PAGE_PREFIX}{bucket}/{END}")
+
+
 def member_pk(member_id: str) -> str:
     return f"MEMBER#{member_id}"
 
