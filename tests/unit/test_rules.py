@@ -70,6 +70,7 @@ def test_the_shipped_default_loads_with_the_documented_values() -> None:
     assert rules.earning.rounding == "floor"
     assert rules.expiry == RollingExpiry(policy="rolling", months=24, end_of_month=False)
     assert rules.reminders.days_before == (30, 7)
+    assert rules.reminders.min_days_between == 7
     assert (rules.claims.min_age_days, rules.claims.window_days, rules.claims.max_open_claims) == (2, 180, 5)
     transfers = rules.transfers
     assert (transfers.enabled, transfers.min_points, transfers.max_points, transfers.max_points_per_day) == (
@@ -133,6 +134,18 @@ def test_reminder_days_are_stored_largest_first() -> None:
     rules = parse_rules(document_with(reminders={"daysBefore": [1, 30, 7]}))
 
     assert rules.reminders.days_before == (30, 7, 1)
+
+
+def test_a_document_written_before_the_reminder_spacing_loads_with_7_days() -> None:
+    rules = parse_rules(document_with(reminders={"daysBefore": [30, 7]}))
+
+    assert rules.reminders.min_days_between == 7
+
+
+def test_the_reminder_spacing_may_be_set() -> None:
+    rules = parse_rules(document_with(reminders__minDaysBetween=14))
+
+    assert rules.reminders.min_days_between == 14
 
 
 def test_no_reminder_windows_is_allowed() -> None:
@@ -360,6 +373,18 @@ BAD_DOCUMENTS = [
     ),
     pytest.param({"reminders__daysBefore": [0]}, "reminders.daysBefore[0]", "at least 1", id="day zero"),
     pytest.param({"reminders__daysBefore": [366]}, "reminders.daysBefore[0]", "at most 365", id="day 366"),
+    pytest.param(
+        {"reminders__minDaysBetween": 0}, "reminders.minDaysBetween", "at least 1", id="no reminder spacing"
+    ),
+    pytest.param(
+        {"reminders__minDaysBetween": 366}, "reminders.minDaysBetween", "at most 365", id="reminder spacing"
+    ),
+    pytest.param(
+        {"reminders__minDaysBetween": "7"},
+        "reminders.minDaysBetween",
+        "must be an integer",
+        id="spacing text",
+    ),
     pytest.param({"claims__windowDays": 0}, "claims.windowDays", "at least 1", id="no claim window"),
     pytest.param({"claims__windowDays": 3651}, "claims.windowDays", "at most 3650", id="claim window"),
     pytest.param({"transfers__minPoints": 0}, "transfers.minPoints", "at least 1", id="zero minimum"),

@@ -238,9 +238,14 @@ ExpiryPolicy: TypeAlias = RollingExpiry | FixedDateExpiry | AnniversaryExpiry | 
 
 
 class ReminderRules(_Model):
-    """Reminder windows: days before an expiry date on which members are emailed (largest first)."""
+    """Reminder windows: days before an expiry date on which members are emailed (largest first),
+    and the spacing: at least `min_days_between` local days between two reminders to one member,
+    shortened to the narrowest window when the email carries dates new to that last-chance window
+    (docs/design.md, "Reminders"). `min_days_between` has a default, so a document written before
+    it still loads."""
 
     days_before: Annotated[tuple[Annotated[StrictInt, Field(ge=1, le=365)], ...], Field(max_length=5)]
+    min_days_between: Annotated[StrictInt, Field(ge=1, le=365)] = 7
 
     @field_validator("days_before")
     @classmethod
