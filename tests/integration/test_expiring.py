@@ -27,6 +27,7 @@ from loyalty.store import expiring, keys, members, points
 from loyalty.store.due import members_due
 from loyalty.store.expiring import ExpiryResult
 from loyalty.store.records import EarnResult
+from loyalty.store.transact import Transaction
 from loyalty.store.wallet import read_wallet
 from loyalty.timefmt import format_instant
 from tests.integration.conftest import Api, lots_of
@@ -215,6 +216,27 @@ def test_items_outside_the_due_pages_are_neither_read_for_nor_changed(table: Any
     assert "Item" not in table.get_item(Key={"pk": keys.member_pk(member), "sk": due_sk}, ConsistentRead=True)
 
 
+def test_more_due_pages_than_one_transaction_holds_expire_in_several_each_once(
+    table: Any, member: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three due pages, and transactions that hold one page each
+    monkeypatch.setattr("loyalty.domain.expiring.MAX_PAGES_PER_CHANGE", 1)
+    earned = [earn(member, FIRST + timedelta(days=31 * n)) for n in range(3)]
+    later = earn(member, SECOND + timedelta(days=90))
+    as_of = expiry_of(earned[-1]) + timedelta(hours=3)
+
+    # When the member is expired
+    result = expire(member, as_of)
+
+    # Then three transactions expired the pages soonest first, one entry each, and nothing is left due
+    assert result is not None and len(result.entry_ids) == 3
+    assert [lot.lot_id for lot in result.lots] == [e.lot_id for e in earned]
+    assert len(expiry_entries(table, member)) == 3
+    assert assert_balanced(table, member) == later.points
+    assert not is_listed_due(member, as_of)
+    assert expire(member, as_of) is None
+
+
 # ---- exactly once
 
 
@@ -231,6 +253,39 @@ def test_running_twice_expires_each_lot_once(table: Any, member: str) -> None:
     # Then nothing is due and nothing is written
     assert again is None
     assert int(wallet_item(table, member)["version"]) == version
+    assert len(expiry_entries(table, member)) == 1
+    assert assert_balanced(table, member) == second.points
+
+
+class Killed(Exception):
+    """The run's process dies around the commit (before the write is sent, or after it landed)."""
+
+
+@pytest.mark.parametrize("committed", [False, True], ids=["before-the-write", "after-the-write"])
+def test_a_run_killed_around_its_write_and_run_again_expires_each_lot_once(
+    table: Any, member: str, monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    first = earn(member, FIRST)
+    second = earn(member, SECOND)
+    as_of = expiry_of(first) + timedelta(hours=3)
+
+    class Dying(Transaction):
+        def commit(self) -> None:
+            if committed:
+                super().commit()
+            raise Killed()
+
+    # Given a run that dies around its transaction
+    monkeypatch.setattr("loyalty.store.expiring.Transaction", Dying)
+    with pytest.raises(Killed):
+        expire(member, as_of)
+    monkeypatch.undo()
+
+    # When the run goes again
+    again = expire(member, as_of)
+
+    # Then the lot expired once: by the first run if its write landed, else by the second
+    assert (again is None) is committed
     assert len(expiry_entries(table, member)) == 1
     assert assert_balanced(table, member) == second.points
 

@@ -60,7 +60,7 @@ def expire_due(
     rules: ProgramRules,
     entry_id: str,
     now: datetime,
-    max_pages: int = MAX_PAGES_PER_CHANGE,
+    max_pages: int | None = None,
 ) -> MemberChange | None:
     """Zero every lot due at `as_of` (`is_due`) in the snapshot's pages, or None when none is.
 
@@ -72,13 +72,14 @@ def expire_due(
     everything else stay as they are: expiry is not the member's activity and settles nothing.
 
     One `expiry` entry records the points (negative), the lots and their points, `asOf` in
-    `details`. With more than `max_pages` due pages, only the first `max_pages` are expired: the
-    next expiry is then still due, and the caller runs the step again on a fresh read.
+    `details`. With more than `max_pages` due pages (default `MAX_PAGES_PER_CHANGE`), only the
+    first `max_pages` are expired: the next expiry is then still due, and the caller runs the step
+    again on a fresh read.
     """
     wallet = snapshot.wallet
     _require_due_pages(snapshot, as_of, rules)
     due_pages = [page for page in snapshot.pages if any(is_due(lot, as_of) for lot in page.lots.values())]
-    expiring = due_pages[:max_pages]
+    expiring = due_pages[: max_pages or MAX_PAGES_PER_CHANGE]
     if not expiring:
         return None
     expiring_keys = {page.key for page in expiring}
