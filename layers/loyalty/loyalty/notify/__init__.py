@@ -34,7 +34,19 @@ from loyalty.notify.messages import (
     claim_matched,
     claim_rejected,
     compose,
+    points_expiring,
     to_mime,
+)
+from loyalty.notify.unsubscribe import (
+    ExpiredToken,
+    InvalidUnsubscribeToken,
+    MalformedToken,
+    TamperedToken,
+    TokenProblem,
+    UnsupportedTokenVersion,
+    make_token,
+    read_token,
+    unsubscribe_url,
 )
 
 __all__ = [
@@ -47,13 +59,19 @@ __all__ = [
     "EmailRetryLater",
     "EmailThrottled",
     "EmailUnavailable",
+    "ExpiredToken",
     "Facts",
     "InvalidRecipient",
+    "InvalidUnsubscribeToken",
     "Locale",
+    "MalformedToken",
     "NotifyConfig",
     "Paragraph",
     "Program",
     "Recipient",
+    "TamperedToken",
+    "TokenProblem",
+    "UnsupportedTokenVersion",
     "claim_approved",
     "claim_matched",
     "claim_rejected",
@@ -61,10 +79,14 @@ __all__ = [
     "format_date",
     "format_number",
     "format_points",
+    "make_token",
     "notify_config",
     "pick_locale",
+    "points_expiring",
+    "read_token",
     "send",
     "to_mime",
+    "unsubscribe_url",
 ]
 
 

@@ -7,9 +7,10 @@ accepts markup. Member data never reaches a header except the recipient's addres
 name, and those go through `email.headerregistry.Address` after control characters are removed.
 Subjects are fixed wording per locale.
 
-A new kind of email (the reminders) is a builder calling `compose(...)` with its own blocks and,
-when it needs them, extra headers such as `List-Unsubscribe` (ASCII, checked, never folded into
-encoded words: see `to_mime`)."""
+A kind of email is a builder calling `compose(...)` with its own blocks. A bulk email (the expiry
+reminder) also passes `unsubscribe_url`: the footer then links to it, and `to_mime` writes the
+one-click unsubscribe headers of RFC 8058 (`List-Unsubscribe`, `List-Unsubscribe-Post`; ASCII,
+checked, never folded into encoded words). Transactional emails (the claim outcomes) carry neither."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from email.errors import HeaderParseError, InvalidHeaderDefect
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from loyalty.notify.errors import InvalidRecipient
 from loyalty.notify.formats import Locale, format_date, format_points, pick_locale
@@ -38,10 +39,12 @@ __all__ = [
     "Paragraph",
     "Program",
     "Recipient",
+    "checked_link",
     "claim_approved",
     "claim_matched",
     "claim_rejected",
     "compose",
+    "points_expiring",
     "to_mime",
 ]
 
@@ -91,7 +94,9 @@ class Email:
     """One rendered message to one member, ready for `to_mime` or `loyalty.notify.ses.send`.
 
     `to_address` is checked and its domain IDNA-encoded; `to_name` is one line, without control
-    characters; `headers` are extra headers (name, value), ASCII only, none that we set ourselves."""
+    characters; `headers` are extra headers (name, value), ASCII only, none that we set ourselves.
+    `unsubscribe_url` (bulk emails only) is an absolute http(s) URL that `to_mime` puts in
+    `List-Unsubscribe`, with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`."""
 
     kind: str
     to_address: str
@@ -101,12 +106,15 @@ class Email:
     html: str
     locale: Locale
     headers: tuple[tuple[str, str], ...] = field(default=())
+    unsubscribe_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "to_address", checked_address(self.to_address))
         object.__setattr__(self, "to_name", single_line(self.to_name)[:MAX_DISPLAY_NAME].strip())
         for name, value in self.headers:
             _check_extra_header(name, value)
+        if self.unsubscribe_url is not None:
+            checked_link(self.unsubscribe_url)
 
 
 _ADDRESS_SPEC = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -139,11 +147,37 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
+MAX_LINK_LENGTH = 850  # `List-Unsubscribe: <…>` on one line stays within MAX_HEADER_VALUE
+# Characters that would end the URL inside `<…>` or a list of URLs, or quote in HTML.
+_LINK_FORBIDDEN = frozenset('<>"\\`, {}|^')
+
+
+def checked_link(url: str) -> str:
+    """`url` if it can go in a header and an `href` as is: absolute `https://` (or `http://`, for the
+    local mode), printable ASCII without spaces, `<`, `>`, `"` or `,`, at most MAX_LINK_LENGTH
+    characters; else ValueError. Our URLs are built by `Program.link`; this is the last check."""
+    if (
+        not isinstance(url, str)
+        or not url.isascii()
+        or len(url) > MAX_LINK_LENGTH
+        or any(not char.isprintable() or char in _LINK_FORBIDDEN for char in url)
+    ):
+        raise ValueError("a link must be printable ASCII without spaces, quotes, <, > or commas, and short")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as bad:
+        raise ValueError("a link must be an absolute http(s) URL") from bad
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError("a link must be an absolute http(s) URL")
+    return url
+
+
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ':'
 # Headers `to_mime` writes, or that would add recipients or change the structure: never extra.
 _RESERVED_HEADERS = frozenset(
     {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "sender",
-     "reply-to", "return-path", "content-language"}
+     "reply-to", "return-path", "content-language", "list-unsubscribe", "list-unsubscribe-post"}
 )  # fmt: skip
 
 
@@ -188,14 +222,29 @@ _WORDING: dict[Locale, dict[str, str]] = {
         "hello_anonymous": "Hello,",
         "signature": "The {program} team",
         "footer": "You are receiving this email about your {program} account.",
+        "unsubscribe_before": "To stop receiving reminders about expiring points, ",
+        "unsubscribe_link": "unsubscribe",
+        "unsubscribe_after": ".",
     },
     "fr": {
         "hello": "Bonjour {name},",
         "hello_anonymous": "Bonjour,",
         "signature": "L'équipe {program}",
         "footer": "Vous recevez cet e-mail au sujet de votre compte {program}.",
+        "unsubscribe_before": "Pour ne plus recevoir de rappels sur vos points qui expirent, ",
+        "unsubscribe_link": "désabonnez-vous",
+        "unsubscribe_after": ".",
     },
 }
+
+
+@dataclass(frozen=True)
+class Footer:
+    """The small print: why the member gets this email and, on bulk emails, how to stop them
+    (`unsubscribe`: the words before the link, the link's words, the words after, the URL)."""
+
+    text: str
+    unsubscribe: tuple[str, str, str, str] | None = None
 
 
 def compose(
@@ -206,16 +255,31 @@ def compose(
     subject: str,
     blocks: Sequence[Block],
     headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    unsubscribe_url: str | None = None,
 ) -> Email:
     """The one renderer: greeting, `blocks`, signature and footer, as text and HTML, in the
     recipient's locale. `subject` and the blocks' wording are the caller's fixed text for that
-    locale; member values inside them are escaped here, in HTML, like everything else."""
+    locale; member values inside them are escaped here, in HTML, like everything else.
+
+    `unsubscribe_url` makes it a bulk email: the footer links to it (text and HTML) and the `Email`
+    carries it, so `to_mime` adds the one-click unsubscribe headers. The body link and the headers
+    come from this one argument, so one is never present without the other."""
     locale = recipient.language
     words = _WORDING[locale]
     name = single_line(recipient.name)[:MAX_DISPLAY_NAME].strip()
     greeting = words["hello"].format(name=name) if name else words["hello_anonymous"]
     closing = [Paragraph(words["signature"].format(program=program.name))]
-    footer = words["footer"].format(program=program.name)
+    footer = Footer(words["footer"].format(program=program.name))
+    if unsubscribe_url is not None:
+        footer = Footer(
+            footer.text,
+            unsubscribe=(
+                words["unsubscribe_before"],
+                words["unsubscribe_link"],
+                words["unsubscribe_after"],
+                checked_link(unsubscribe_url),
+            ),
+        )
     everything = [Paragraph(greeting), *blocks, *closing]
     pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     return Email(
@@ -227,6 +291,7 @@ def compose(
         html=_render_html(everything, footer, subject=subject, locale=locale),
         locale=locale,
         headers=pairs,
+        unsubscribe_url=unsubscribe_url,
     )
 
 
@@ -234,7 +299,7 @@ def compose(
 _LABEL_SEPARATOR: dict[Locale, str] = {"en": ": ", "fr": "\u00a0: "}
 
 
-def _render_text(blocks: Sequence[Block], footer: str, locale: Locale) -> str:
+def _render_text(blocks: Sequence[Block], footer: Footer, locale: Locale) -> str:
     colon = _LABEL_SEPARATOR[locale]
     chunks: list[str] = []
     for block in blocks:
@@ -244,7 +309,11 @@ def _render_text(blocks: Sequence[Block], footer: str, locale: Locale) -> str:
             chunks.append("\n".join(f"{label}{colon}{value}" for label, value in block.rows))
         else:
             chunks.append(f"{block.label}{colon}{block.url}")
-    chunks.append(f"--\n{footer}")
+    small_print = f"--\n{footer.text}"
+    if footer.unsubscribe is not None:
+        before, link, _after, url = footer.unsubscribe
+        small_print += f"\n{before}{link}{colon}{url}"
+    chunks.append(small_print)
     return "\n\n".join(chunks) + "\n"
 
 
@@ -252,7 +321,7 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _render_html(blocks: Sequence[Block], footer: str, *, subject: str, locale: Locale) -> str:
+def _render_html(blocks: Sequence[Block], footer: Footer, *, subject: str, locale: Locale) -> str:
     body: list[str] = []
     for block in blocks:
         if isinstance(block, Paragraph):
@@ -273,6 +342,13 @@ def _render_html(blocks: Sequence[Block], footer: str, *, subject: str, locale: 
                 f'padding:10px 18px;background:#1a56db;color:#ffffff;text-decoration:none;border-radius:4px">'
                 f"{_e(block.label)}</a></p>"
             )
+    small_print = f'<p style="margin:0;font-size:12px;color:#666">{_e(footer.text)}</p>\n'
+    if footer.unsubscribe is not None:
+        before, link, after, url = footer.unsubscribe
+        small_print += (
+            f'<p style="margin:8px 0 0;font-size:12px;color:#666">{_e(before)}'
+            f'<a href="{_e(url)}" style="color:#666">{_e(link)}</a>{_e(after)}</p>\n'
+        )
     return (
         f'<!DOCTYPE html>\n<html lang="{locale}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -280,8 +356,9 @@ def _render_html(blocks: Sequence[Block], footer: str, *, subject: str, locale: 
         '<body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;font-size:16px;'
         'line-height:1.5;color:#111">\n'
         + "\n".join(body)
-        + f'\n<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 12px">\n'
-        f'<p style="margin:0;font-size:12px;color:#666">{_e(footer)}</p>\n</body>\n</html>\n'
+        + '\n<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 12px">\n'
+        + small_print
+        + "</body>\n</html>\n"
     )
 
 
@@ -436,6 +513,90 @@ def claim_matched(
     )
 
 
+# ---- the expiry reminder (issue 8)
+
+_REMINDERS: dict[Locale, dict[str, str]] = {
+    "en": {
+        "subject": "Some of your points will expire soon",
+        "intro": (
+            "Some points on your {program} account will expire soon. Here is how many, with the last "
+            "day you can use them:"
+        ),
+        "until": "Until {date}",
+        "in_all": "In all",
+        "balance": "Your balance on {date}",
+        "advice": "Use them by then so that you do not lose them.",
+        "use_points": "Use my points",
+    },
+    "fr": {
+        "subject": "Une partie de vos points va bientôt expirer",
+        "intro": (
+            "Certains points de votre compte {program} vont bientôt expirer. Voici combien, avec le "
+            "dernier jour pour les utiliser\u00a0:"
+        ),
+        "until": "Jusqu'au {date}",
+        "in_all": "Au total",
+        "balance": "Votre solde au {date}",
+        "advice": "Utilisez-les d'ici là pour ne pas les perdre.",
+        "use_points": "Utiliser mes points",
+    },
+}
+
+
+def points_expiring(
+    recipient: Recipient,
+    program: Program,
+    *,
+    rows: Iterable[tuple[date, int]],
+    balance: int,
+    unsubscribe_url: str,
+    as_of: date,
+) -> Email:
+    """The expiry reminder: how many points expire on which dates, and the balance on `as_of`.
+
+    `rows` are (last day the points can be used, points) — `last_day(lot.expires_at, tz)` as for
+    the claims, a calendar date in the program's timezone, not before `as_of` — in any order; they
+    are listed by date, points of the same day added up, with a total when there are several days.
+    A reminder is a bulk email: it links to `unsubscribe_url` in its footer and carries the
+    one-click unsubscribe headers. ValueError for no rows, points below 1 or a date already past."""
+    locale = recipient.language
+    words = _REMINDERS[locale]
+    if isinstance(as_of, datetime):
+        raise TypeError("as_of is a date in the program's timezone, not a datetime")
+    due: dict[date, int] = {}
+    for day, points in rows:
+        if isinstance(day, datetime):
+            raise TypeError("expiry dates are dates in the program's timezone, not datetimes")
+        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+            raise ValueError(f"a reminder row needs a positive number of points, got {points!r}")
+        if day < as_of:
+            raise ValueError(f"points expiring on {day} are already expired on {as_of}")
+        due[day] = due.get(day, 0) + points
+    if not due:
+        raise ValueError("a reminder needs at least one expiry date")
+    listed = [
+        (words["until"].format(date=format_date(day, locale)), format_points(due[day], locale))
+        for day in sorted(due)
+    ]
+    if len(listed) > 1:
+        listed.append((words["in_all"], format_points(sum(due.values()), locale)))
+    balance_row = (words["balance"].format(date=format_date(as_of, locale)), format_points(balance, locale))
+    return compose(
+        "points_expiring",
+        recipient,
+        program,
+        subject=words["subject"],
+        blocks=[
+            Paragraph(words["intro"].format(program=program.name)),
+            Facts(tuple(listed)),
+            Facts((balance_row,)),
+            Paragraph(words["advice"]),
+            Action(words["use_points"], program.link()),
+        ],
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
 # ---- MIME
 
 # Bodies are encoded (quoted-printable, 76 columns) with the SMTP policy; headers are written with a
@@ -456,6 +617,11 @@ def to_mime(email: Email, *, sender_address: str, sender_name: str, date: dateti
     message["Subject"] = email.subject
     if date is not None:
         message["Date"] = format_datetime(date)
+    if email.unsubscribe_url is not None:
+        # RFC 8058: one HTTPS URI in angle brackets, and the POST body the mailbox provider will
+        # send to it. The URL carries the member's signed token: the POST has no other context.
+        message["List-Unsubscribe"] = f"<{checked_link(email.unsubscribe_url)}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for name, value in email.headers:
         message[name] = value
     message.set_content(email.text, subtype="plain", charset="utf-8", cte="quoted-printable")
