@@ -394,6 +394,14 @@ def test_a_fixed_date_program_reminds_on_1_and_24_december_only() -> None:
     assert_never_twice_per_window(figures)
 
 
+def test_a_daily_shopper_under_the_inactivity_policy_never_gets_a_reminder() -> None:
+    document = default_rules().model_dump(by_alias=True, mode="json")
+    document["expiry"] = {"policy": "inactivity", "months": 12}
+    figures = simulate_shopper(parse_rules(document), shop_every_days=1, start=date(2029, 1, 1), days=30)
+
+    assert (figures.emails, figures.expiry_dates) == (0, 0)
+
+
 def test_the_simulation_is_deterministic() -> None:
     first = simulate_shopper(RULES, shop_every_days=3, start=date(2029, 4, 1), days=30)
 

@@ -224,8 +224,9 @@ def simulate_shopper(
     ]
     enrolled_at = purchases[0]
 
+    moves = follows_activity(rules)  # inactivity: every lot's expiry follows the last purchase
     fixed: dict[datetime, datetime | None] = {}
-    if not follows_activity(rules):  # each lot's expiry is known once earned: compute it once
+    if not moves:  # each lot's expiry is known once earned: compute it once
         fixed = {
             p: expires_at(rules, earned_at=p, enrolled_at=enrolled_at, last_activity_at=p) for p in purchases
         }
@@ -242,7 +243,7 @@ def simulate_shopper(
         for earned_at in earned:
             instant = (
                 fixed[earned_at]
-                if fixed
+                if not moves
                 else expires_at(
                     rules, earned_at=earned_at, enrolled_at=enrolled_at, last_activity_at=earned[-1]
                 )
