@@ -6,6 +6,7 @@ from loyalty.store import keys
 
 MEMBER_ITEMS = {
     "open claims": keys.open_claims_sk(),
+    "reminder state": keys.reminder_state_sk(),
     "request record": keys.request_sk("redeem", "k-1"),
     "ledger entry": keys.ledger_sk(1),
     "last ledger entry": keys.ledger_sk(999_999_999_999),
@@ -34,6 +35,7 @@ def test_a_members_items_sort_requests_ledger_profile_wallet_last_request_then_p
     # Then the order is the one docs/design.md describes (pages: dated, ACTIVITY, NEVER)
     assert order == [
         "open claims",
+        "reminder state",
         "request record",
         "ledger entry",
         "last ledger entry",
@@ -80,6 +82,19 @@ def test_the_count_of_open_claims_falls_in_no_range_that_is_read() -> None:
         keys.LEDGER_RANGE,
     ):
         assert not inside(key_range, count)
+
+
+def test_the_reminder_state_falls_in_no_range_that_is_read() -> None:
+    state = MEMBER_ITEMS["reminder state"]
+    for key_range in (
+        keys.WALLET_RANGE,
+        keys.PROFILE_RANGE,
+        keys.LEDGER_AND_PROFILE_RANGE,
+        keys.LEDGER_RANGE,
+        keys.wallet_and_due_pages_range("2099-12"),
+        keys.bucket_pages_range("ACTIVITY"),
+    ):
+        assert not inside(key_range, state)
 
 
 def test_claims_sort_oldest_first_in_their_status_partition() -> None:

@@ -9,7 +9,9 @@ A member's partition holds, in sort-key order (docs/design.md, "One table"):
     WALLET#LAST                        the last mutating request │      │ PROFILE_RANGE
     WALLET#LOTS#<bucket>/<issue month> lot pages, in spend order ┘      ┘
 
-and, before them all, `CLAIMS`: the count of the member's pending claims (read by no range).
+and, before them all, `CLAIMS`: the count of the member's pending claims, then
+`EMAIL#REMINDERS`: the member's reminder state (keys reminded, last reminder, an address that
+bounced), both read by key and by no range.
 Program-wide items have partitions of their own: `PURCHASE#<transactionId>` (the purchase
 guard) and `CLAIM#<claimId>` (a claim), whose sparse index ByStatus lists claims by status.
 
@@ -35,6 +37,9 @@ PURCHASE = "PURCHASE"
 CLAIM = "CLAIM"
 # Sorts before IDEMPOTENCY#: outside every range the store reads (tests/unit/test_keys.py).
 OPEN_CLAIMS = "CLAIMS"
+# Sorts between CLAIMS and IDEMPOTENCY#: outside every range the store reads (REMINDERS alone would
+# sort between PROFILE and WALLET, inside PROFILE_RANGE).
+REMINDER_STATE = "EMAIL#REMINDERS"
 # Sorts after every character the keys above use: the inclusive upper end of a prefix's range.
 END = "~"
 
@@ -114,6 +119,14 @@ def purchase_pk(transaction_id: str) -> str:
 def open_claims_sk() -> str:
     """The member's count of pending claims (`MEMBER#<id>`, `CLAIMS`)."""
     return OPEN_CLAIMS
+
+
+# ---- reminders
+
+
+def reminder_state_sk() -> str:
+    """The member's reminder state (`MEMBER#<id>`, `EMAIL#REMINDERS`), read by key only."""
+    return REMINDER_STATE
 
 
 def claim_pk(claim_id: str) -> str:

@@ -171,6 +171,37 @@ class LedgerEntryItem(TableItem, discriminator="ledger"):
     details: MapAttribute[str, Any] = MapAttribute(default=dict)
 
 
+class ReminderSendingAttribute(MapAttribute[str, Any]):
+    """A reminder recorded and not yet confirmed sent: set by the conditional write before the
+    send, removed once SES accepted it. Found still there later, the send's outcome is unknown (the
+    process died between the two): the reminder is not sent again (docs/design.md, "Sending a
+    reminder")."""
+
+    id = UnicodeAttribute()
+    at = InstantAttribute()
+    rows = NumberAttribute()
+
+
+class ReminderStateItem(TableItem, discriminator="reminders"):
+    """A member's reminder state (`EMAIL#REMINDERS`): the `(expiry date, window)` keys already
+    reminded (`"YYYYMMDD:<days>"`, dates before today pruned at each write), when the last reminder
+    was recorded, the one being sent, and the address that bounced or was refused (no reminder goes
+    to that address again; a new address in the profile is tried). `version` serialises the writes:
+    each is conditioned on the version read (invariant 6)."""
+
+    member_id = UnicodeAttribute(attr_name="memberId")
+    version = NumberAttribute()
+    reminded = ListAttribute(of=UnicodeAttribute, default=list)
+    last_reminded_at = InstantAttribute(attr_name="lastRemindedAt", null=True)
+    sending = ReminderSendingAttribute(null=True)
+    last_sent_at = InstantAttribute(attr_name="lastSentAt", null=True)
+    last_message_id = UnicodeAttribute(attr_name="lastMessageId", null=True)
+    last_failure = UnicodeAttribute(attr_name="lastFailure", null=True)
+    undeliverable_address = UnicodeAttribute(attr_name="undeliverableAddress", null=True)
+    undeliverable_at = InstantAttribute(attr_name="undeliverableAt", null=True)
+    undeliverable_reason = UnicodeAttribute(attr_name="undeliverableReason", null=True)
+
+
 # ---- program-wide items
 
 
