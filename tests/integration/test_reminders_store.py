@@ -220,6 +220,41 @@ def test_the_last_chance_window_reminds_the_same_date_once_more(member: str, out
     assert remind(member, days_before_expiry(2)).reason is SkipReason.NOTHING_DUE
 
 
+def test_under_the_inactivity_policy_the_points_expiring_with_the_last_activity_are_reminded(
+    outbox: Outbox, member_id: str
+) -> None:
+    # Given every point expiring 12 months after the last purchase (the wallet's ACTIVITY pages)
+    rules = rules_with(expiry={"policy": "inactivity", "months": 12})
+    enrol(member_id)
+    earn(member_id, "50", BOUGHT, rules)
+    earn(member_id, "70", BOUGHT + timedelta(days=1), rules)
+
+    # When the run passes 10 days before that date
+    outcome = remind(member_id, paris(date(2027, 6, 6)), rules)
+
+    # Then both purchases' points are in one row, on the date the last activity set
+    assert outcome.status is ReminderStatus.SENT and outcome.plan is not None
+    assert [(row.expires_on, row.points) for row in outcome.plan.rows] == [(date(2027, 6, 16), 120)]
+
+
+def test_the_balance_leaves_out_points_past_their_expiry_that_the_expiry_run_has_not_taken_yet(
+    member: str, outbox: Outbox
+) -> None:
+    # Given 120 points that expired yesterday (the expiry run has not passed) and 30 expiring soon
+    earn(member, "30", BOUGHT + timedelta(days=20))
+
+    # When the run passes the day after the first expiry
+    outcome = remind(member, paris(EXPIRES_ON + timedelta(days=1)))
+
+    # Then the email is about the 30 points, and the balance is 30, not 150
+    assert outcome.status is ReminderStatus.SENT and outcome.plan is not None
+    assert [row.points for row in outcome.plan.rows] == [30]
+    [message] = outbox.to(f"{member}@example.com")
+    text = " ".join(text_of(message).split())
+    assert "Your balance on 16 June 2027 30 points" in text.replace(":", "")
+    assert "150 points" not in text
+
+
 # ---- skipped
 
 
@@ -506,3 +541,7 @@ def test_a_daily_shopper_reminded_every_day_for_a_month_gets_the_emails_the_plan
     assert len(sent_on) <= figures.bound == 5
     assert all((later - earlier).days >= 7 for earlier, later in itertools.pairwise(sent_on))
     assert len(outbox.to(f"{member_id}@example.com")) == len(sent_on)
+    # and the state keeps only the keys of dates still to come: 31 dates in 2 windows at most
+    kept = read_reminder_state(member_id).reminded
+    assert kept and len(kept) <= 62
+    assert min(key.expires_on for key in kept) >= sent_on[-1]
