@@ -23,6 +23,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from pynamodb.exceptions import UpdateError
 
 from devtools.local import sent_emails
 from loyalty import notify
@@ -371,6 +372,33 @@ def test_a_send_whose_outcome_is_unknown_is_not_sent_again(
 
     assert (outcome.status, outcome.retry_later) == (ReminderStatus.FAILED, False)
     assert remind(member, days_before_expiry(19)).reason is SkipReason.NOTHING_DUE
+
+
+def test_a_reminder_sent_whose_confirmation_fails_is_still_reported_sent_and_not_sent_again(
+    member: str, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB failing every write once SES has accepted the email
+    send, update = notify.send, store._update
+    accepted: list[str] = []
+
+    def send_and_remember(message: notify.Email) -> str:
+        accepted.append(send(message))
+        return accepted[-1]
+
+    def failing_after_send(*args: Any, **kwargs: Any) -> bool:
+        if accepted:
+            raise UpdateError("DynamoDB unavailable")
+        return update(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(notify, "send", send_and_remember)
+        patch.setattr(store, "_update", failing_after_send)
+        outcome = remind(member, days_before_expiry(20))
+
+    # Then the outcome is the email sent, and a retry of the member sends nothing more
+    assert (outcome.status, outcome.message_id) == (ReminderStatus.SENT, accepted[0])
+    assert remind(member, days_before_expiry(20, hour=7)).reason is SkipReason.NOTHING_DUE
+    assert len(outbox.to(f"{member}@example.com")) == 1
 
 
 # ---- SES throttling and refusals

@@ -11,13 +11,14 @@ the send is at-most-once: that reminder is lost, never duplicated (the design pa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
@@ -51,6 +52,8 @@ from loyalty.store.models import (
 )
 from loyalty.store.transact import aws_error_code
 from loyalty.store.wallet import page_from_item, wallet_state
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ReminderOutcome",
@@ -384,13 +387,18 @@ def _undo(member_id: str, before: ReminderState, version: int, sending: Sending)
 
 
 def _confirm(member_id: str, version: int, sending: Sending, message_id: str, now: datetime) -> None:
-    """SES accepted the email: the reminder is no longer being sent."""
+    """SES accepted the email: the reminder is no longer being sent. The email is out whatever
+    this write does: a DynamoDB failure here is logged, never raised (a retry of the member would
+    find the keys recorded and send nothing; the `sending` left reads as unconfirmed)."""
     actions: list[Action] = [
         ReminderStateItem.sending.remove(),
         ReminderStateItem.last_sent_at.set(now),
         ReminderStateItem.last_message_id.set(message_id),
     ]
-    _update(member_id, actions, _sending_is(version, sending))
+    try:
+        _update(member_id, actions, _sending_is(version, sending))
+    except PynamoDBException as error:
+        log.warning("reminder sent but not confirmed (%s): %s", type(error).__name__, aws_error_code(error))
 
 
 def _note_failure(
