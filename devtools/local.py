@@ -63,6 +63,9 @@ log = logging.getLogger("devtools.local")
 DEFAULT_PORT = 3000
 TABLE_NAME = "loyalty-local"
 MAIN_TABLE = "LoyaltyTable"
+# The template's `UnsubscribeSecret` in the local mode, so that the unsubscribe links of the
+# emails in .local/emails work on this server. Public, so good for nothing else: AWS never sees it.
+DEV_UNSUBSCRIBE_SECRET = "local-development-unsubscribe-secret-never-used-in-aws"
 JSON = "application/json"
 
 # --- routing ------------------------------------------------------------------------------------
@@ -846,6 +849,7 @@ def _resource_values(template: Mapping[str, Any], region: str) -> dict[str, str]
         "AWS::StackName": "loyalty-local",
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
+        "UnsubscribeSecret": DEV_UNSUBSCRIBE_SECRET,
     }
     for logical_id, resource in (template.get("Resources") or {}).items():
         kind = str((resource or {}).get("Type", ""))

@@ -112,8 +112,19 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "table_actions": set(),
         "reads_rules": False,
     },
+    "UnsubscribeFunction": {
+        "dir": "unsubscribe",
+        "routes": {("GET", "/unsubscribe"), ("POST", "/unsubscribe")},
+        "table_actions": {"GetItem", "UpdateItem"},
+        "reads_rules": False,
+    },
 }
-PUBLIC_ROUTES = {("GET", "/openapi.json"), ("GET", "/swagger")}
+PUBLIC_ROUTES = {
+    ("GET", "/openapi.json"),
+    ("GET", "/swagger"),
+    ("GET", "/unsubscribe"),
+    ("POST", "/unsubscribe"),
+}
 TABLE_ARN = {"Fn::GetAtt": ["LoyaltyTable", "Arn"]}
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -489,7 +500,8 @@ def test_every_function_gets_the_expiry_shard_count_from_the_parameter(template:
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_each_function_run_locally_gets_the_default_shard_count(template: dict[str, Any], name: str) -> None:
     """Given the local mode's reading of the template and no value, then EXPIRY_SHARDS is the Default."""
-    environment = function_environment(template, name, {"LoyaltyTable": "loyalty-local"})
+    values = {"LoyaltyTable": "loyalty-local", "UnsubscribeSecret": "u" * 32}  # NoEcho: no Default
+    environment = function_environment(template, name, values)
     assert environment["EXPIRY_SHARDS"] == str(template["Parameters"]["ExpiryShards"]["Default"])
 
 

@@ -23,11 +23,15 @@ from devtools.dynamodb_local import DynamoDBLocal, ensure_table
 from devtools.identity import Identity
 from devtools.lambda_runtime import LambdaContext, http_event, load_handler
 from devtools.template import Route, http_routes, load_template
+from loyalty.notify.config import notify_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "loyalty-test"
 PARTNER = Identity.partner("pos-test")
 PARIS = ZoneInfo("Europe/Paris")  # the default rules' program timezone
+# The unsubscribe keys of the functions under test: the first signs, both verify (rotation).
+UNSUBSCRIBE_SECRET = "test-unsubscribe-secret-new-0123456789abcdef"
+OLD_UNSUBSCRIBE_SECRET = "test-unsubscribe-secret-old-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +45,8 @@ def dynamodb_local(template: dict[str, Any]) -> Iterator[str]:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = engine.endpoint
         os.environ["TABLE_NAME"] = TABLE
         os.environ["RULES_SOURCE"] = "default"
+        os.environ["UNSUBSCRIBE_SECRET"] = f"{UNSUBSCRIBE_SECRET},{OLD_UNSUBSCRIBE_SECRET}"
+        notify_config.cache_clear()
         ensure_table(boto3.client("dynamodb", endpoint_url=engine.endpoint), TABLE, template)
         yield engine.endpoint
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from devtools.identity import DEV_ISSUER, Identity
-from tests.integration.conftest import PARTNER, Api, ApiResponse
+from loyalty.notify.unsubscribe import make_token
+from tests.integration.conftest import PARTNER, UNSUBSCRIBE_SECRET, Api, ApiResponse
 
 ALL_ROUTES = ["put-profile", "get-profile", "balance", "lots", "ledger", "earn", "redeem"]
 READS = ["get-profile", "balance", "lots", "ledger"]
@@ -70,6 +71,15 @@ def call(api: Api, route: str, member_id: str, identity: Identity | None) -> Api
         return api.call("POST", f"{claim}/decision", identity=identity, body=decision)
     if route == "claims-queue":
         return api.call("GET", "/claims", identity=identity, query={"status": "pending", "limit": "1"})
+    if route in {"unsubscribe-page", "unsubscribe"}:
+        # Public: the link of the member's email, with its signed token; the identity changes nothing.
+        token = make_token(member_id, secret=UNSUBSCRIBE_SECRET, now=datetime.now(UTC) - timedelta(minutes=1))
+        method = "GET" if route == "unsubscribe-page" else "POST"
+        body = None if method == "GET" else "List-Unsubscribe=One-Click"
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        return api.call(
+            method, "/unsubscribe", identity=identity, query={"token": token}, body=body, headers=headers
+        )
     raise AssertionError(route)
 
 

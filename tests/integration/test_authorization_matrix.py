@@ -39,6 +39,9 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "POST /claims/{claimId}/decision": ("decide-claim", (403, 403, 403, 200, 403, 401, 401)),
     "GET /openapi.json": ("openapi", (200,) * len(CALLERS)),
     "GET /swagger": ("swagger", (200,) * len(CALLERS)),
+    # public: the signed token of the email's link decides, whoever calls
+    "GET /unsubscribe": ("unsubscribe-page", (200,) * len(CALLERS)),
+    "POST /unsubscribe": ("unsubscribe", (200,) * len(CALLERS)),
 }
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from devtools.identity import DEV_ISSUER, PARTNER_SCOPE, Identity
 from devtools.template import serverless_functions
+from loyalty.http.identity import PUBLIC_ROUTES
+from loyalty.http.routes import unsubscribe
 from loyalty.settings import LAMBDA_VARIABLES, settings
 from tests.integration.conftest import PARTNER, ROOT, Api
 
@@ -154,13 +156,22 @@ def test_the_api_verifies_cognito_tokens_and_never_names_the_development_issuer(
     assert "authorization: dev" not in text
 
 
-def test_only_the_documentation_routes_are_open_to_anyone(template: dict[str, Any]) -> None:
+def test_only_the_documentation_and_unsubscribe_routes_are_open_to_anyone(template: dict[str, Any]) -> None:
     """Every other route is behind the JWT authorizer: a request without a Cognito token never
-    reaches a handler in AWS, whatever its Authorization header says."""
+    reaches a handler in AWS, whatever its Authorization header says. The unsubscribe link reads
+    no identity at all: its signed token is its credential (issue #8)."""
     open_routes = {
         (event["Properties"]["Method"], event["Properties"]["Path"])
         for function in serverless_functions(template).values()
         for event in function.get("Events", {}).values()
         if event["Type"] == "HttpApi" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
     }
-    assert open_routes == {("GET", "/openapi.json"), ("GET", "/swagger")}
+    assert open_routes == {
+        ("GET", "/openapi.json"),
+        ("GET", "/swagger"),
+        ("GET", "/unsubscribe"),
+        ("POST", "/unsubscribe"),
+    }
+    # and the routes the resolver lets through without an identity are among them
+    assert {unsubscribe.PAGE_ROUTE, unsubscribe.ACTION_ROUTE} <= PUBLIC_ROUTES
+    assert {tuple(key.split(" ", 1)) for key in PUBLIC_ROUTES} <= open_routes

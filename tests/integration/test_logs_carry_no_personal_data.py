@@ -33,9 +33,10 @@ from devtools.identity import Identity
 from devtools.lambda_runtime import LambdaContext, http_event, load_handler
 from loyalty.http.telemetry import logger
 from loyalty.notify import notify_config, ses
+from loyalty.notify.unsubscribe import make_token
 from loyalty.store import members as member_store
 from loyalty.store.client import dynamodb
-from tests.integration.conftest import PARTNER, ROOT, Api, match
+from tests.integration.conftest import PARTNER, ROOT, UNSUBSCRIBE_SECRET, Api, match
 
 # Distinctive values, each of which must never reach a log line (in any encoding).
 PEOPLE = [
@@ -240,6 +241,15 @@ def full_run(api: Api, member: str, email: str, name: str) -> list[str]:
             == 409
         )
     assert send("GET", "/openapi.json", None, None) == 200
+    # The email's unsubscribe link, public: its page, the one-click opt-out and bad tokens. The
+    # token is a credential: no log line may carry it either.
+    token = make_token(member, secret=UNSUBSCRIBE_SECRET, now=datetime.now(UTC) - timedelta(minutes=1))
+    link, form = {"query": {"token": token}}, {"content-type": "application/x-www-form-urlencoded"}
+    bodies.append(token)
+    assert send("GET", "/unsubscribe", None, None, **link) == 200
+    assert send("POST", "/unsubscribe", None, "List-Unsubscribe=One-Click", headers=form, **link) == 200
+    assert send("POST", "/unsubscribe", None, None, query={"token": f"{token[:-2]}xx"}) == 400
+    assert send("GET", "/unsubscribe", None, None, query={"token": email}) == 400
     return bodies
 
 

@@ -34,10 +34,11 @@ from loyalty.domain.rules import default_rules
 from loyalty.domain.rules_source import default_rules_text
 from loyalty.http import resolver
 from loyalty.notify import notify_config, ses
+from loyalty.notify.unsubscribe import make_token
 from loyalty.settings import settings
 from loyalty.store import members, points
 from loyalty.store.ledger import encode_cursor
-from tests.integration.conftest import PARTNER, Api, ApiResponse, match
+from tests.integration.conftest import PARTNER, UNSUBSCRIBE_SECRET, Api, ApiResponse, match
 
 TRANSACTION_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
 TRANSACTION_ITEM_ACTIONS["ConditionCheck"] = "ConditionCheckItem"
@@ -210,6 +211,20 @@ def every_route(api: Api, probe: Probe, member: str) -> None:
     a_transfer_that_empties_a_lot_page(api, probe, member)
     returns_that_owe_and_empty_a_lot_page(api, probe, member)
     claims_filed_listed_read_and_decided(api, probe, member)
+    unsubscribed_by_the_link(api, probe, member)
+
+
+def unsubscribed_by_the_link(api: Api, probe: Probe, member: str) -> None:
+    """The email's link, public: its page (the locale read), the one-click opt-out, and again."""
+    probe("PUT", f"/members/{member}", lambda: api.enrol(member, emailOptIn=True))
+    token = make_token(member, secret=UNSUBSCRIBE_SECRET, now=datetime.now(UTC) - timedelta(minutes=1))
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert probe("GET", "/unsubscribe", query={"token": token}).status == 200
+    for _ in range(2):
+        response = probe(
+            "POST", "/unsubscribe", query={"token": token}, body="List-Unsubscribe=One-Click", headers=form
+        )
+        assert response.status == 200
 
 
 def claims_filed_listed_read_and_decided(api: Api, probe: Probe, member: str) -> None:

@@ -8,8 +8,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devtools.local import DEV_UNSUBSCRIBE_SECRET
 from devtools.template import http_routes
-from tests.integration.conftest import ROOT, Api
+from loyalty.notify.unsubscribe import make_token, read_token
+from tests.integration.conftest import ROOT, UNSUBSCRIBE_SECRET, Api
 
 # In this order: each step relies on the ones before it.
 SCENARIO = [
@@ -39,6 +41,9 @@ SCENARIO = [
     ("claims/approve-claim-support.json", 200),  # 42 points credited in a claim lot
     ("claims/approve-claim-support.json", 200),  # the same decision again: the stored one
     ("openapi/get-openapi-json.json", 200),
+    ("unsubscribe/get-unsubscribe-page.json", 200),  # the email's link: a page, nothing changes
+    ("unsubscribe/post-one-click-unsubscribe.json", 200),  # RFC 8058 one-click: no more email
+    ("unsubscribe/post-one-click-unsubscribe.json", 200),  # again: still a success
 ]
 
 
@@ -55,6 +60,18 @@ def _purchase_made_yesterday(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "body": json.dumps({**json.loads(event["body"]), "occurredAt": when})}
 
 
+def _signed_for_this_run(event: dict[str, Any]) -> dict[str, Any]:
+    """The samples' unsubscribe token is signed with the local mode's public secret (for `make run`
+    and `sam local invoke`): check it is genuine, and sign the same member's link with the key of
+    the functions under test."""
+    token = (event.get("queryStringParameters") or {}).get("token")
+    if token is None:
+        return event
+    member = read_token(token, secret=DEV_UNSUBSCRIBE_SECRET, now=datetime.now(UTC))
+    fresh = make_token(member, secret=UNSUBSCRIBE_SECRET, now=datetime.now(UTC) - timedelta(minutes=1))
+    return {**event, "queryStringParameters": {"token": fresh}, "rawQueryString": f"token={fresh}"}
+
+
 def test_every_sample_event_is_used_by_the_scenario() -> None:
     on_disk = {path.relative_to(ROOT / "events").as_posix() for path in (ROOT / "events").rglob("*.json")}
     assert on_disk == {name for name, _ in SCENARIO}
@@ -66,7 +83,7 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
     for name, expected in SCENARIO:
         # Given a sample event, as API Gateway would send it
         event = json.loads((ROOT / "events" / name).read_text())
-        event = _purchase_made_yesterday(event)
+        event = _signed_for_this_run(_purchase_made_yesterday(event))
         method, path = event["routeKey"].split(" ", 1)
         # When the function the template routes it to handles it
         response = api.invoke(routes[(method, path)], event)
@@ -98,3 +115,5 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
     approved = bodies["claims/approve-claim-support.json"]
     assert approved[0]["status"] == "approved" and approved[0]["credit"]["points"] == 42
     assert approved[1]["credit"] == approved[0]["credit"]
+    page = bodies["unsubscribe/get-unsubscribe-page.json"][0]
+    assert '<html lang="fr">' in page and '<form method="post"' in page

@@ -79,6 +79,18 @@ class Rights:
 ROUTE_RIGHTS: dict[str, Rights] = {}
 
 
+# Route keys anyone may call, with no identity (the unsubscribe link of an email): the resolver
+# neither asks them for an identity nor reads their body; what they are given (a signed token)
+# decides. A route is public only by being declared here, next to its code.
+PUBLIC_ROUTES: set[str] = set()
+
+
+def public_route(route_key: str) -> str:
+    """Declare a route public (see `PUBLIC_ROUTES`)."""
+    PUBLIC_ROUTES.add(route_key)
+    return route_key
+
+
 def route_rights(route_key: str, rights: Rights) -> Rights:
     """Declare a route's rights once: the route checks them, and so does the resolver, early."""
     ROUTE_RIGHTS[route_key] = rights

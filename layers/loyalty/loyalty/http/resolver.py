@@ -15,7 +15,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.http.body import BadBody, checked_body, has_body
 from loyalty.http.errors import error_response, register_error_handlers
-from loyalty.http.identity import ROUTE_RIGHTS, Caller, Forbidden, Unauthenticated, caller_from_event
+from loyalty.http.identity import (
+    PUBLIC_ROUTES,
+    ROUTE_RIGHTS,
+    Caller,
+    Forbidden,
+    Unauthenticated,
+    caller_from_event,
+)
 from loyalty.settings import settings
 
 if TYPE_CHECKING:
@@ -25,10 +32,10 @@ if TYPE_CHECKING:
 class LoyaltyResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver, with the request body checked before any route sees it:
     first the caller's identity and its rights on the route (SPEC §5: identity and rights before
-    the body), then `checked_body`."""
+    the body), then `checked_body`. A public route (`PUBLIC_ROUTES`) is given its body as sent."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        if has_body(event):
+        if has_body(event) and str(event.get("routeKey")) not in PUBLIC_ROUTES:
             try:
                 caller = caller_from_event(dict(event), in_lambda=settings().running_in_lambda)
                 rights = ROUTE_RIGHTS.get(str(event.get("routeKey")))

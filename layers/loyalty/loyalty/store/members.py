@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.ledger import Actor
@@ -109,3 +110,36 @@ def profile_and_balance(member_id: str, now: datetime) -> tuple[Profile, int, in
     if live.read.profile is None:
         raise MemberNotFound(member_id)
     return Profile.of(live.read.profile), live.available, live.snapshot.wallet.owed
+
+
+def opt_out_of_email(member_id: str, *, source: str, now: datetime) -> str | None:
+    """Stop the member's emails (`emailOptIn` false) and record when (`optedOutAt`) and how
+    (`optOutSource`), in one conditional update of those attributes only. Idempotent: a member
+    already opted out, like one that does not exist, is left as is. Returns the member's locale
+    when this call opted it out, else None (the caller does not learn which of the two it was)."""
+    bind()
+    item = ProfileItem(keys.member_pk(member_id), keys.profile_sk())
+    actions: list[Action] = [
+        ProfileItem.email_opt_in.set(False),
+        ProfileItem.opted_out_at.set(now),
+        ProfileItem.opt_out_source.set(source),
+        ProfileItem.updated_at.set(now),
+    ]
+    try:
+        # `== True` is the condition pynamodb writes (`emailOptIn = :true`), not a truth test.
+        item.update(actions=actions, condition=ProfileItem.email_opt_in == True)  # noqa: E712
+    except UpdateError as error:
+        if aws_error_code(error) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return item.locale
+
+
+def profile_locale(member_id: str) -> str | None:
+    """The member's locale, read alone (the unsubscribe page's language); None for no such member."""
+    bind()
+    try:
+        item = ProfileItem.get(keys.member_pk(member_id), keys.profile_sk(), attributes_to_get=["locale"])
+    except ProfileItem.DoesNotExist:
+        return None
+    return item.locale

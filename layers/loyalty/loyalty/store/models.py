@@ -85,6 +85,10 @@ class ProfileItem(TableItem, discriminator="profile"):
     enrolled_at = InstantAttribute(attr_name="enrolledAt")
     updated_at = InstantAttribute(attr_name="updatedAt")
     enrolled_by = ActorAttribute(attr_name="enrolledBy")
+    # The last opt-out from email and how it was made (`one-click`: the unsubscribe link, with no
+    # login); kept when the member opts in again, as the record of that earlier choice.
+    opted_out_at = InstantAttribute(attr_name="optedOutAt", null=True)
+    opt_out_source = UnicodeAttribute(attr_name="optOutSource", null=True)
 
 
 class ByNextExpiry(GlobalSecondaryIndex["WalletItem"]):

@@ -1,0 +1,14 @@
+"""Lambda handler: GET/POST /unsubscribe?token=… (the unsubscribe link of an email, no login)."""
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from loyalty.http.resolver import build_resolver
+from loyalty.http.routes import unsubscribe
+from loyalty.http.telemetry import logger
+
+app = build_resolver(unsubscribe.router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+def lambda_handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)
