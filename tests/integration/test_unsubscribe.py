@@ -119,11 +119,12 @@ def test_an_expired_token_gets_410_and_changes_nothing(api: Api, subscribed: str
     before = member_items(subscribed)
     token = token_for(subscribed, issued=datetime.now(UTC) - timedelta(days=91))
 
-    # When it is opened or posted, Then 410 `expired_token` and nothing changed
+    # When it is opened or posted, Then 410 `expired_token` (a page for a browser) and nothing changed
     for response in (page(api, token), post(api, token)):
-        assert response.status == 410
-        assert response.headers["X-Error-Code"] == "expired_token"
-        assert "expired_token" in response.body
+        assert response.status == 410 and response.error_code == "expired_token"
+    browser = page(api, token, headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.status == 410 and browser.headers["X-Error-Code"] == "expired_token"
+    assert browser.headers["Content-Type"].startswith("text/html") and "<h1>" in browser.body
     assert member_items(subscribed) == before
 
 
@@ -172,13 +173,19 @@ def test_a_token_that_is_not_ours_gets_400_and_changes_nothing(
         "html": '"><script>alert(1)</script>',
     }[bad]
 
-    # When it is opened and posted
+    # When it is opened and posted, by a client of the API and by a browser
+    html = {"accept": "text/html"}
     for response in (page(api, token), post(api, token)):
-        # Then 400 `invalid_token`, the same for every reason, the token never echoed
+        # Then 400 `invalid_token`, the same for every reason, naming no secret
+        assert response.status == 400, response.body
+        assert response.error_code == "invalid_token"
+        assert "secret" not in response.body["error"]["message"].lower()
+    for response in (page(api, token, headers=html), post(api, token, **html)):
+        # the same as a page, the token never echoed
         assert response.status == 400, response.body
         assert response.headers["X-Error-Code"] == "invalid_token"
         assert response.headers["Content-Type"].startswith("text/html")
-        assert "<script>" not in response.body
+        assert "<script>" not in response.body and (not token or token not in response.body)
         assert "secret" not in response.body.lower()
     # and nothing changed
     assert member_items(subscribed) == before
@@ -229,7 +236,7 @@ def test_the_page_speaks_the_members_language_else_the_browsers(api: Api, member
     assert '<html lang="fr">' in page(api, stranger, headers={"accept-language": "de, fr;q=0.8"}).body
     assert '<html lang="en">' in page(api, stranger, headers={"accept-language": "fr;q=0, en"}).body
     assert '<html lang="en">' in page(api, stranger).body
-    refused = page(api, "nope", headers={"accept-language": "fr-CA"})
+    refused = page(api, "nope", headers={"accept-language": "fr-CA", "accept": "text/html"})
     assert refused.status == 400 and '<html lang="fr">' in refused.body
 
 

@@ -8,9 +8,11 @@ The signed token (`loyalty.notify.unsubscribe`) names the member and is the only
   an empty body; the body is not read) sets `emailOptIn` to false and records `optedOutAt` and
   `optOutSource: "one-click"`. A second `POST` is a success too.
 
-Every answer is a page (`text/html`). A token that is not one of ours, or that was altered or made
+A success is a page (`text/html`). A token that is not one of ours, or that was altered or made
 with a retired secret, gets 400 `invalid_token` (never which check failed, nor which secret); an
-expired one 410 `expired_token` (the member signs in to change its choices). A genuine token of a
+expired one 410 `expired_token` (the member signs in to change its choices). Refusals are the API's
+JSON error (SPEC §5), or a page saying the same when the client asks for HTML (`Accept: text/html`,
+as browsers do). A genuine token of a
 member that no longer exists gets the same 200 as anyone: the page reveals nobody's membership.
 Nothing here logs the token or the member id.
 """
@@ -25,6 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
+from loyalty.http.errors import error_response
 from loyalty.http.identity import public_route
 from loyalty.http.resolver import errors
 from loyalty.notify.config import notify_config
@@ -78,14 +81,23 @@ TokenQuery = Annotated[
 
 
 def _page_responses(ok: str) -> dict[int, Any]:
-    def page(description: str) -> dict[str, Any]:
-        return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+    html = {"text/html": {"schema": {"type": "string"}}}
+
+    def refusal(description: str) -> dict[str, Any]:
+        # The error model, or the same as a page for a client that asks for HTML.
+        json_error = {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+        return {"description": description, "content": {"application/json": json_error, **html}}
 
     return {
-        200: page(ok),
-        400: page("`invalid_token`: no token, or not a token of ours (malformed, altered, retired secret)"),
-        410: page("`expired_token`: a genuine token whose lifetime is over"),
-        **{503: errors()[503]},
+        200: {"description": ok, "content": html},
+        400: refusal(
+            "`invalid_token`: no token, or not a token of ours (malformed, altered, retired secret); "
+            "a page when `Accept` names `text/html`"
+        ),
+        410: refusal(
+            "`expired_token`: a genuine token whose lifetime is over; a page when `Accept` names `text/html`"
+        ),
+        503: errors()[503],
     }
 
 
@@ -137,11 +149,20 @@ def _member_of(token: str | None) -> str | Response[Any]:
     try:
         return read_token(token, secret=notify_config().unsubscribe_secrets, now=utcnow())
     except InvalidUnsubscribeToken as problem:
+        expired = problem.reason is TokenProblem.EXPIRED
+        status, code = (410, "expired_token") if expired else (400, "invalid_token")
         language = _language(None)
         texts = TEXTS[language]
-        if problem.reason is TokenProblem.EXPIRED:
-            return _page(410, language, texts["expired_title"], texts["expired"], code="expired_token")
-        return _page(400, language, texts["invalid_title"], texts["invalid"], code="invalid_token")
+        title, message = (
+            (texts["expired_title"], texts["expired"])
+            if expired
+            else (texts["invalid_title"], texts["invalid"])
+        )
+        if "text/html" in _header("accept").lower():
+            return _page(status, language, title, message, code=code)
+        refused = error_response(status, code, TEXTS["en"]["expired" if expired else "invalid"])
+        refused.headers["Cache-Control"] = "no-store"
+        return refused
 
 
 def _language(locale: str | None) -> Language:
