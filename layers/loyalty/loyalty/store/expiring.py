@@ -12,17 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from loyalty.domain.expiring import activity_due, due_through_month, expire_due
+from loyalty.domain.expiring import due_through_month, expire_due
 from loyalty.domain.ledger import LotMovement
 from loyalty.domain.movements import MemberChange
 from loyalty.domain.rules import ProgramRules
-from loyalty.domain.wallet import ACTIVITY_BUCKET, Snapshot, bucket_of_page
+from loyalty.domain.wallet import Snapshot
 from loyalty.ids import new_id
-from loyalty.store import keys
-from loyalty.store.models import LotPageItem, TableItem, WalletItem, bind
 from loyalty.store.movement import attempts, render_change
 from loyalty.store.transact import Transaction, TransactionCancelled
-from loyalty.store.wallet import page_from_item, wallet_state
+from loyalty.store.wallet import read_expiring_by
 
 
 @dataclass(frozen=True)
@@ -96,37 +94,4 @@ def read_due(member_id: str, as_of: datetime, rules: ProgramRules) -> Snapshot |
     of the wallet, the last request and the dated pages of buckets through the as-of month
     (`keys.wallet_and_due_pages_range`); under policy inactivity, when the wallet's activity
     expiry has passed and it holds ACTIVITY pages, one more Query of those. None: no wallet."""
-    bind()
-    wallet_item: WalletItem | None = None
-    page_items: list[LotPageItem] = []
-    key_range = keys.wallet_and_due_pages_range(due_through_month(as_of, rules))
-    for item in _query(member_id, key_range):
-        if isinstance(item, WalletItem):
-            wallet_item = item
-        elif isinstance(item, LotPageItem):
-            page_items.append(item)
-    if wallet_item is None:
-        return None
-    wallet = wallet_state(wallet_item)
-    snapshot = Snapshot(wallet, tuple(page_from_item(item, wallet) for item in page_items), complete=False)
-    has_activity_pages = any(bucket_of_page(key) == ACTIVITY_BUCKET for key in wallet.pages)
-    if has_activity_pages and activity_due(snapshot, as_of):
-        page_items += [
-            item
-            for item in _query(member_id, keys.bucket_pages_range(ACTIVITY_BUCKET))
-            if isinstance(item, LotPageItem)
-        ]
-    pages = tuple(page_from_item(item, wallet) for item in page_items)
-    read = {page.key for page in pages}
-    return Snapshot(wallet, pages, complete=all(key in read for key in wallet.pages))
-
-
-def _query(member_id: str, key_range: keys.KeyRange) -> list[TableItem]:
-    # Every page of the range (pynamodb follows LastEvaluatedKey): a member's due pages are few.
-    return list(
-        TableItem.query(
-            keys.member_pk(member_id),
-            TableItem.sk.between(key_range.first, key_range.last),
-            consistent_read=True,
-        )
-    )
+    return read_expiring_by(member_id, due_through_month(as_of, rules), as_of, consistent=True)

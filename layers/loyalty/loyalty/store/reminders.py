@@ -26,7 +26,7 @@ from loyalty import notify
 from loyalty.domain.errors import ConcurrentUpdate
 from loyalty.domain.reminders import ReminderKey, ReminderPlan, plan_reminder
 from loyalty.domain.rules import ProgramRules
-from loyalty.domain.wallet import ACTIVITY_BUCKET, Snapshot, bucket_of_page, due_points
+from loyalty.domain.wallet import Snapshot, due_points
 from loyalty.ids import new_id
 from loyalty.notify import (
     EmailRejected,
@@ -42,16 +42,14 @@ from loyalty.notify import (
 from loyalty.store import keys
 from loyalty.store.members import Profile
 from loyalty.store.models import (
-    LotPageItem,
     ProfileItem,
     ReminderSendingAttribute,
     ReminderStateItem,
     TableItem,
-    WalletItem,
     bind,
 )
 from loyalty.store.transact import aws_error_code
-from loyalty.store.wallet import page_from_item, wallet_state
+from loyalty.store.wallet import read_expiring_by
 
 log = logging.getLogger(__name__)
 
@@ -299,40 +297,7 @@ def _read_expiring(member_id: str, as_of: datetime, rules: ProgramRules) -> Snap
     windows = rules.reminders.days_before
     horizon_day = as_of.astimezone(rules.tz).date() + timedelta(days=max(windows, default=0))
     horizon = datetime.combine(horizon_day + timedelta(days=1), datetime.min.time(), tzinfo=rules.tz)
-    wallet_item: WalletItem | None = None
-    page_items: list[LotPageItem] = []
-    for item in _query(member_id, keys.wallet_and_due_pages_range(horizon_day.strftime("%Y-%m"))):
-        if isinstance(item, WalletItem):
-            wallet_item = item
-        elif isinstance(item, LotPageItem):
-            page_items.append(item)
-    if wallet_item is None:
-        return None
-    wallet = wallet_state(wallet_item)
-    activity = wallet.activity_expires_at
-    if (
-        activity is not None
-        and activity <= horizon
-        and any(bucket_of_page(key) == ACTIVITY_BUCKET for key in wallet.pages)
-    ):
-        page_items += [
-            item
-            for item in _query(member_id, keys.bucket_pages_range(ACTIVITY_BUCKET))
-            if isinstance(item, LotPageItem)
-        ]
-    pages = tuple(page_from_item(item, wallet) for item in page_items)
-    read = {page.key for page in pages}
-    return Snapshot(wallet, pages, complete=all(key in read for key in wallet.pages))
-
-
-def _query(member_id: str, key_range: keys.KeyRange) -> list[TableItem]:
-    return list(
-        TableItem.query(
-            keys.member_pk(member_id),
-            TableItem.sk.between(key_range.first, key_range.last),
-            consistent_read=False,
-        )
-    )
+    return read_expiring_by(member_id, horizon_day.strftime("%Y-%m"), horizon, consistent=False)
 
 
 def _expiring(snapshot: Snapshot) -> list[tuple[datetime, int]]:

@@ -14,11 +14,13 @@ from typing import Any
 from loyalty.domain.errors import MemberNotFound
 from loyalty.domain.lots import Lot
 from loyalty.domain.wallet import (
+    ACTIVITY_BUCKET,
     LotPage,
     NeedMorePages,
     Snapshot,
     TransferSent,
     WalletState,
+    bucket_of_page,
     due_points,
     follows_wallet_expiry,
     kind_of_lot,
@@ -252,3 +254,47 @@ def lot_to_map(lot: Lot) -> dict[str, Any]:
 def read_wallet(member_id: str, *, consistent: bool = True) -> Snapshot | None:
     """The whole wallet, every page (tools and tests; movements read only what they need)."""
     return read_all(read_member(member_id, consistent=consistent)).snapshot()
+
+
+def read_expiring_by(
+    member_id: str, through_month: str, horizon: datetime, *, consistent: bool
+) -> Snapshot | None:
+    """The wallet and the pages whose lots can expire by `horizon`: one Query of the wallet, the
+    last request and the dated pages of buckets through `through_month` (`YYYY-MM`,
+    `keys.wallet_and_due_pages_range`); under policy inactivity, when the wallet's activity expiry
+    is at or before `horizon` and it holds ACTIVITY pages, one more Query of those. Used by the
+    expiry run (strongly consistent, `horizon` = as-of) and the reminders (the largest window).
+    None: no wallet."""
+    bind()
+    wallet_item: WalletItem | None = None
+    page_items: list[LotPageItem] = []
+    for item in _query_range(member_id, keys.wallet_and_due_pages_range(through_month), consistent):
+        if isinstance(item, WalletItem):
+            wallet_item = item
+        elif isinstance(item, LotPageItem):
+            page_items.append(item)
+    if wallet_item is None:
+        return None
+    wallet = wallet_state(wallet_item)
+    activity = wallet.activity_expires_at
+    if (
+        activity is not None
+        and activity <= horizon
+        and any(bucket_of_page(key) == ACTIVITY_BUCKET for key in wallet.pages)
+    ):
+        activity_pages = _query_range(member_id, keys.bucket_pages_range(ACTIVITY_BUCKET), consistent)
+        page_items += [item for item in activity_pages if isinstance(item, LotPageItem)]
+    pages = tuple(page_from_item(item, wallet) for item in page_items)
+    read = {page.key for page in pages}
+    return Snapshot(wallet, pages, complete=all(key in read for key in wallet.pages))
+
+
+def _query_range(member_id: str, key_range: keys.KeyRange, consistent: bool) -> list[TableItem]:
+    # Every page of the range (pynamodb follows LastEvaluatedKey): the pages asked for are few.
+    return list(
+        TableItem.query(
+            keys.member_pk(member_id),
+            TableItem.sk.between(key_range.first, key_range.last),
+            consistent_read=consistent,
+        )
+    )
