@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BeforeValidator
 
 from loyalty.clock import utcnow
 from loyalty.http.errors import error_response
@@ -71,8 +72,16 @@ TEXTS: dict[Language, dict[str, str]] = {
     },
 }
 
+
+def _one_text(value: object) -> object:
+    """The token as text: a repeated `token` (a list) or anything else is no token of ours, so it
+    reaches `read_token` and gets the same 400 `invalid_token`, never a 422."""
+    return value if value is None or isinstance(value, str) else "invalid"
+
+
 TokenQuery = Annotated[
     str | None,
+    BeforeValidator(_one_text),
     Query(
         description="the signed unsubscribe token of the email's link "
         f"(`[A-Za-z0-9_.-]`, at most {MAX_TOKEN_LENGTH} characters; anything else gets 400)",
