@@ -74,6 +74,14 @@ class IdempotencyMismatch(Conflict):
 
     code = "idempotency_mismatch"
 
+    @classmethod
+    def of_key(cls, idempotency_key: str) -> IdempotencyMismatch:
+        """The refusal of an `Idempotency-Key` reused with another body."""
+        return cls(
+            f"Idempotency-Key {idempotency_key!r} was already used with a different request",
+            idempotencyKey=idempotency_key,
+        )
+
 
 class AlreadyCredited(Conflict):
     """A purchase's transactionId was already credited, by another request (invariant 2)."""

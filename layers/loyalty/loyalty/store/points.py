@@ -34,7 +34,7 @@ from loyalty.store.movement import (
     render_request,
     request_part,
 )
-from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, is_live, replayed
+from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
 from loyalty.store.wallet import read_live, read_member, read_on, read_page, wallet_state
 from loyalty.timefmt import format_instant
@@ -233,15 +233,11 @@ def redeem(
     request_hash = fingerprint(
         {"operation": REDEEM, "memberId": member_id, "points": points, "actor": actor.as_dict()}
     )
-    mismatch = IdempotencyMismatch(
-        f"Idempotency-Key {idempotency_key!r} was already used with a different request",
-        idempotencyKey=idempotency_key,
-    )
-    request_id = keys.request_id(REDEEM, idempotency_key)
+    mismatch = IdempotencyMismatch.of_key(idempotency_key)
     for _ in attempts():
         read = read_member(member_id, consistent=True)
-        last = read.last_request
-        if last is not None and last.request_id == request_id and is_live(last.ttl, now):
+        last = read.last_request_for(REDEEM, idempotency_key, now)
+        if last is not None:
             return _replayed_redemption(member_id, last, request_hash, mismatch)
         while True:
             snapshot = read.snapshot()

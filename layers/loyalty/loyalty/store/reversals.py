@@ -37,7 +37,7 @@ from loyalty.ids import new_id
 from loyalty.store import keys
 from loyalty.store.models import LedgerEntryItem, PurchaseGuardItem, RequestRecordItem, bind
 from loyalty.store.movement import attempts, read_request, render_change, render_request, request_part
-from loyalty.store.records import LotTaken, ReversalResult, fingerprint, is_live, replayed
+from loyalty.store.records import LotTaken, ReversalResult, fingerprint, replayed
 from loyalty.store.transact import Transaction, TransactionCancelled
 from loyalty.store.wallet import MemberRead, read_member, read_on, read_page
 
@@ -74,15 +74,11 @@ def reverse(
             "actor": actor.as_dict(),
         }
     )
-    mismatch = IdempotencyMismatch(
-        f"Idempotency-Key {idempotency_key!r} was already used with a different request",
-        idempotencyKey=idempotency_key,
-    )
-    request_id = keys.request_id(REVERSAL, idempotency_key)
+    mismatch = IdempotencyMismatch.of_key(idempotency_key)
     for _ in attempts():
         read = read_member(member_id, consistent=True)
-        last = read.last_request
-        if last is not None and last.request_id == request_id and is_live(last.ttl, now):
+        last = read.last_request_for(REVERSAL, idempotency_key, now)
+        if last is not None:
             return _replayed(member_id, last, request_hash, mismatch)
         if read.wallet is None:
             raise MemberNotFound(member_id)

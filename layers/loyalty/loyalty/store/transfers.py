@@ -42,7 +42,7 @@ from loyalty.ids import new_id
 from loyalty.store import keys
 from loyalty.store.models import LedgerEntryItem, LotPageItem, RequestRecordItem, TableItem, WalletItem, bind
 from loyalty.store.movement import attempts, read_request, render_change, render_request, request_part
-from loyalty.store.records import LotTaken, fingerprint, is_live
+from loyalty.store.records import LotTaken, fingerprint
 from loyalty.store.transact import MAX_TRANSACTION_ITEMS, Transaction, TransactionCancelled
 from loyalty.store.wallet import MemberRead, page_from_item, read_live, read_member, read_on, wallet_state
 
@@ -96,15 +96,11 @@ def transfer(
             "actor": actor.as_dict(),
         }
     )
-    mismatch = IdempotencyMismatch(
-        f"Idempotency-Key {idempotency_key!r} was already used with a different request",
-        idempotencyKey=idempotency_key,
-    )
-    request_id = keys.request_id(TRANSFER, idempotency_key)
+    mismatch = IdempotencyMismatch.of_key(idempotency_key)
     for _ in attempts():
         read = read_member(from_member_id, consistent=True)
-        last = read.last_request
-        if last is not None and last.request_id == request_id and is_live(last.ttl, now):
+        last = read.last_request_for(TRANSFER, idempotency_key, now)
+        if last is not None:
             return _replayed(from_member_id, last, request_hash, mismatch)
         if read.wallet is None:
             raise MemberNotFound(from_member_id)

@@ -34,6 +34,7 @@ from loyalty.store.models import (
     WalletItem,
     bind,
 )
+from loyalty.store.records import is_live
 
 # Pages a movement's first read takes: a daily shopper's page holds ~31 lots (~1.5 KB), so the
 # wallet, the last request and 4 pages stay within 16 KB: 4 RRU strongly consistent, 2 eventually.
@@ -51,6 +52,16 @@ class MemberRead:
     pages: tuple[LotPageItem, ...]
     resume: dict[str, Any] | None
     consistent: bool
+
+    def last_request_for(
+        self, operation: str, idempotency_key: str, now: datetime
+    ) -> RequestRecordItem | None:
+        """The member's last request when it is this one (same operation and key) and still live:
+        a retry answered from the first read, with no more calls."""
+        last = self.last_request
+        if last is None or last.request_id != keys.request_id(operation, idempotency_key):
+            return None
+        return last if is_live(last.ttl, now) else None
 
     def snapshot(self) -> Snapshot | None:
         if self.wallet is None:
