@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from loyalty.domain.errors import ConcurrentUpdate
+from loyalty.domain.errors import ConcurrentUpdate, DomainError
 from loyalty.domain.ledger import LedgerEntry
 from loyalty.domain.movements import Drop, MemberChange, NewLot, PageChange, Spend, TopUp
 from loyalty.domain.wallet import WalletState
@@ -51,6 +51,9 @@ def attempts() -> Iterator[int]:
             time.sleep(random.uniform(0, 0.01 * 2**attempt))
         yield attempt
     raise ConcurrentUpdate("too many concurrent changes to this member's points; retry with the same key")
+
+
+T = TypeVar("T")
 
 
 # ---- part names
@@ -216,6 +219,28 @@ def read_request(
     except RequestRecordItem.DoesNotExist:
         return None
     return record if is_live(record.ttl, now) else None
+
+
+def replay_request(
+    member_id: str,
+    record: RequestRecordItem,
+    request_hash: str,
+    mismatch: DomainError,
+    *,
+    from_result: Callable[[str], T],
+    from_entry: Callable[[LedgerEntryItem], T],
+) -> T:
+    """The original result of the request `record` stands for: from the record, or, when it was
+    too large to copy there (MAX_INLINE_RESULT), from the movement's ledger entry (one more read);
+    `mismatch` when the record is of another request with the same key."""
+    if record.request_hash != request_hash:
+        raise mismatch
+    if record.result is not None:
+        return from_result(record.result)
+    entry = LedgerEntryItem.get(
+        keys.member_pk(member_id), keys.ledger_sk(int(record.sequence)), consistent_read=True
+    )
+    return from_entry(entry)
 
 
 def render_request(

@@ -19,7 +19,6 @@ from loyalty.domain.wallet import LotPage, NeedMorePages, WalletState
 from loyalty.ids import new_id
 from loyalty.store import claims, keys
 from loyalty.store.models import (
-    LedgerEntryItem,
     PurchaseGuardItem,
     RequestRecordItem,
     TableItem,
@@ -32,6 +31,7 @@ from loyalty.store.movement import (
     read_request,
     render_change,
     render_request,
+    replay_request,
     request_part,
 )
 from loyalty.store.records import EarnResult, LotTaken, RedeemResult, fingerprint, replayed
@@ -196,21 +196,19 @@ def _due(member_id: str, wallet: WalletState, now: datetime) -> int:
 def _replayed_redemption(
     member_id: str, record: RequestRecordItem, request_hash: str, mismatch: IdempotencyMismatch
 ) -> RedeemResult:
-    """The original result of a redemption: from its record, or, when it was too large to copy
-    there, from the movement's ledger entry (one more read)."""
-    if record.result is not None:
-        return replayed(RedeemResult, record.request_hash, record.result, request_hash, mismatch)
-    if record.request_hash != request_hash:
-        raise mismatch
-    entry = LedgerEntryItem.get(
-        keys.member_pk(member_id), keys.ledger_sk(int(record.sequence)), consistent_read=True
-    )
-    return RedeemResult(
-        redemption_id=entry.entry_id,
-        points=-int(entry.points),
-        balance=int(entry.balance_after),
-        lots=tuple(LotTaken.of(lot) for lot in entry.lots),
-        replayed=True,
+    return replay_request(
+        member_id,
+        record,
+        request_hash,
+        mismatch,
+        from_result=lambda text: replace(RedeemResult.from_json(text), replayed=True),
+        from_entry=lambda entry: RedeemResult(
+            redemption_id=entry.entry_id,
+            points=-int(entry.points),
+            balance=int(entry.balance_after),
+            lots=tuple(LotTaken.of(lot) for lot in entry.lots),
+            replayed=True,
+        ),
     )
 
 

@@ -8,6 +8,7 @@ one purchase cannot both count the same amount) and the request record.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,8 +37,15 @@ from loyalty.domain.wallet import LotPage, NeedMorePages
 from loyalty.ids import new_id
 from loyalty.store import keys
 from loyalty.store.models import LedgerEntryItem, PurchaseGuardItem, RequestRecordItem, bind
-from loyalty.store.movement import attempts, read_request, render_change, render_request, request_part
-from loyalty.store.records import LotTaken, ReversalResult, fingerprint, replayed
+from loyalty.store.movement import (
+    attempts,
+    read_request,
+    render_change,
+    render_request,
+    replay_request,
+    request_part,
+)
+from loyalty.store.records import LotTaken, ReversalResult, fingerprint
 from loyalty.store.transact import Transaction, TransactionCancelled
 from loyalty.store.wallet import MemberRead, read_member, read_on, read_page
 
@@ -219,15 +227,18 @@ def _as_read(attribute: Attribute[Any], value: object) -> Condition:
 def _replayed(
     member_id: str, record: RequestRecordItem, request_hash: str, mismatch: IdempotencyMismatch
 ) -> ReversalResult:
-    """The original result of a return: from its record, or, when it was too large to copy there
-    (a return taken from dozens of lots), from the movement's ledger entry (one more read)."""
-    if record.result is not None:
-        return replayed(ReversalResult, record.request_hash, record.result, request_hash, mismatch)
-    if record.request_hash != request_hash:
-        raise mismatch
-    entry = LedgerEntryItem.get(
-        keys.member_pk(member_id), keys.ledger_sk(int(record.sequence)), consistent_read=True
+    """A return's original result (a return taken from dozens of lots is not copied in its record)."""
+    return replay_request(
+        member_id,
+        record,
+        request_hash,
+        mismatch,
+        from_result=lambda text: replace(ReversalResult.from_json(text), replayed=True),
+        from_entry=_result_of_entry,
     )
+
+
+def _result_of_entry(entry: LedgerEntryItem) -> ReversalResult:
     details = entry.details.as_dict()
     return ReversalResult(
         reversal_id=entry.entry_id,

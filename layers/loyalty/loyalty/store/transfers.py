@@ -40,8 +40,15 @@ from loyalty.domain.transfers import (
 from loyalty.domain.wallet import LotPage, NeedMorePages, WalletState
 from loyalty.ids import new_id
 from loyalty.store import keys
-from loyalty.store.models import LedgerEntryItem, LotPageItem, RequestRecordItem, TableItem, WalletItem, bind
-from loyalty.store.movement import attempts, read_request, render_change, render_request, request_part
+from loyalty.store.models import LotPageItem, RequestRecordItem, TableItem, WalletItem, bind
+from loyalty.store.movement import (
+    attempts,
+    read_request,
+    render_change,
+    render_request,
+    replay_request,
+    request_part,
+)
 from loyalty.store.records import LotTaken, fingerprint
 from loyalty.store.transact import MAX_TRANSACTION_ITEMS, Transaction, TransactionCancelled
 from loyalty.store.wallet import MemberRead, page_from_item, read_live, read_member, read_on, wallet_state
@@ -257,19 +264,18 @@ def _check_size(transaction: Transaction, move: Transfer) -> None:
 def _replayed(
     member_id: str, record: RequestRecordItem, request_hash: str, mismatch: IdempotencyMismatch
 ) -> TransferResult:
-    """The original result of a transfer: from its record, or, when it was too large to copy
-    there, from the sender's ledger entry of the transfer (one more read)."""
-    if record.request_hash != request_hash:
-        raise mismatch
-    if record.result is not None:
-        return TransferResult.from_json(record.result)
-    entry = LedgerEntryItem.get(
-        keys.member_pk(member_id), keys.ledger_sk(int(record.sequence)), consistent_read=True
-    )
-    return TransferResult(
-        transfer_id=str(entry.details.as_dict()["transferId"]),
-        points=-int(entry.points),
-        balance=int(entry.balance_after),
-        lots=tuple(LotTaken.of(lot) for lot in entry.lots),
-        replayed=True,
+    """A transfer's original result (from the sender's ledger entry when not in its record)."""
+    return replay_request(
+        member_id,
+        record,
+        request_hash,
+        mismatch,
+        from_result=TransferResult.from_json,
+        from_entry=lambda entry: TransferResult(
+            transfer_id=str(entry.details.as_dict()["transferId"]),
+            points=-int(entry.points),
+            balance=int(entry.balance_after),
+            lots=tuple(LotTaken.of(lot) for lot in entry.lots),
+            replayed=True,
+        ),
     )
