@@ -56,6 +56,30 @@ def table(dynamodb_local: str) -> Any:
     return boto3.resource("dynamodb", endpoint_url=dynamodb_local).Table(TABLE)
 
 
+@pytest.fixture
+def own_table(dynamodb_local: str, template: dict[str, Any]) -> Iterator[Any]:
+    """A fresh, empty table of the template's shape for one test, bound as THE table (settings and
+    models) until the test ends: for whatever reads the whole table or a whole index (the
+    scheduled runs page every ByNextExpiry shard), which must not see the other tests' members."""
+    from loyalty.settings import settings
+    from loyalty.store.models import bind
+
+    name = f"loyalty-own-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("dynamodb", endpoint_url=dynamodb_local)
+    ensure_table(client, name, template)
+    previous = os.environ["TABLE_NAME"]
+    os.environ["TABLE_NAME"] = name
+    settings.cache_clear()
+    bind.cache_clear()
+    try:
+        yield boto3.resource("dynamodb", endpoint_url=dynamodb_local).Table(name)
+    finally:
+        os.environ["TABLE_NAME"] = previous
+        settings.cache_clear()
+        bind.cache_clear()
+        client.delete_table(TableName=name)
+
+
 @dataclass
 class ApiResponse:
     status: int

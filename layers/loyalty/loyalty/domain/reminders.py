@@ -36,8 +36,21 @@ __all__ = [
     "SentReminder",
     "SimulationFigures",
     "plan_reminder",
+    "reminder_horizon",
     "simulate_shopper",
 ]
+
+
+def reminder_horizon(as_of: datetime, rules: ProgramRules) -> datetime:
+    """The latest expiry instant a reminder at `as_of` can mention: the end of the local day
+    `largest window` days after the as-of date (expiry instants are local midnights). The daily
+    run lists the members whose next expiry is at or before it; no window: `as_of` itself."""
+    _require_aware("as_of", as_of)
+    windows = rules.reminders.days_before
+    if not windows:
+        return as_of
+    last = as_of.astimezone(rules.tz).date() + timedelta(days=max(windows) + 1)
+    return datetime.combine(last, time.min, tzinfo=rules.tz)
 
 
 class ReminderKey(NamedTuple):

@@ -13,7 +13,8 @@ and, before them all, `CLAIMS`: the count of the member's pending claims, then
 `EMAIL#REMINDERS`: the member's reminder state (keys reminded, last reminder, an address that
 bounced), both read by key and by no range.
 Program-wide items have partitions of their own: `PURCHASE#<transactionId>` (the purchase
-guard) and `CLAIM#<claimId>` (a claim), whose sparse index ByStatus lists claims by status.
+guard), `CLAIM#<claimId>` (a claim), whose sparse index ByStatus lists claims by status, and
+`RUN#<runId>` (an expiry or reminder run's progress and figures).
 
 `tests/unit/test_keys.py` checks this order, so a new item type cannot fall inside a range
 that would then read it as something else.
@@ -35,6 +36,7 @@ LAST_REQUEST = "WALLET#LAST"
 LOT_PAGE_PREFIX = "WALLET#LOTS#"
 PURCHASE = "PURCHASE"
 CLAIM = "CLAIM"
+RUN = "RUN"
 # Sorts before IDEMPOTENCY#: outside every range the store reads (tests/unit/test_keys.py).
 OPEN_CLAIMS = "CLAIMS"
 # Sorts between CLAIMS and IDEMPOTENCY#: outside every range the store reads (REMINDERS alone would
@@ -149,6 +151,18 @@ def claims_status_pk(status: str) -> str:
 def claims_status_sk(created_at: str, claim_id: str) -> str:
     """Oldest first: the claim's creation instant (fixed width, sorts like time), then its id."""
     return f"{created_at}#{claim_id}"
+
+
+# ---- scheduled runs
+
+
+def run_pk(run_id: str) -> str:
+    """An expiry or reminder run's record (`RUN#<runId>`, `RUN`): progress and figures."""
+    return f"RUN#{run_id}"
+
+
+def run_sk() -> str:
+    return RUN
 
 
 # ---- the sparse index ByNextExpiry

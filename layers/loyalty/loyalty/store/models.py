@@ -314,3 +314,24 @@ class OpenClaimsItem(TableItem, discriminator="claims"):
 
     member_id = UnicodeAttribute(attr_name="memberId")
     open = NumberAttribute(default=0)
+
+
+class RunItem(TableItem, discriminator="run"):
+    """One expiry or reminder run (`RUN#<runId>`, `RUN`; docs/design.md, "Scheduled runs"): what
+    it is, how far its fan-out went, and the figures its workers added, one UpdateItem per message
+    (`store/runs.py`). `counts` maps a figure's name (`lotsExpired`, `emailsSent`, …) to a number.
+    Kept 90 days (`ttl`)."""
+
+    run_id = UnicodeAttribute(attr_name="runId")
+    run_kind = UnicodeAttribute(attr_name="runKind")
+    as_of = InstantAttribute(attr_name="asOf")
+    started_at = InstantAttribute(attr_name="startedAt")
+    queued_at = InstantAttribute(attr_name="queuedAt", null=True)
+    shards = NumberAttribute()
+    shards_queued = NumberAttribute(attr_name="shardsQueued", default=0)
+    members_queued = NumberAttribute(attr_name="membersQueued", default=0)
+    messages_queued = NumberAttribute(attr_name="messagesQueued", default=0)
+    members_done = NumberAttribute(attr_name="membersDone", default=0)
+    member_failures = NumberAttribute(attr_name="memberFailures", default=0)
+    counts: MapAttribute[str, Any] = MapAttribute(default=dict)
+    ttl = NumberAttribute()

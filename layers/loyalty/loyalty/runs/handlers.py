@@ -1,0 +1,80 @@
+"""Lambda entry points of the runs: the scheduled start and the SQS worker, for either kind.
+
+The as-of instant is the schedule event's `time` (EventBridge rules send it; the template's
+EventBridge Scheduler schedules put `<aws.scheduler.scheduled-time>` there), so a missed day is
+replayed by invoking the function with `{"time": "<that instant>"}`, and tests run any date.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from loyalty.clock import utcnow
+from loyalty.domain.rules import ProgramRules, load_rules
+from loyalty.runs.fanout import start_run
+from loyalty.runs.jobs import RunKind
+from loyalty.runs.queue import SqsQueue
+from loyalty.runs.worker import handle_batch
+from loyalty.settings import settings
+
+QUEUE_URL = "RUN_QUEUE_URL"
+
+# Figures of the run's record published as business metrics (EMF) by the workers.
+METRICS = {
+    "pointsExpired": "PointsExpired",
+    "lotsExpired": "LotsExpired",
+    "membersExpired": "MembersExpired",
+    "emailsSent": "RemindersSent",
+    "emailsSkipped": "RemindersSkipped",
+    "emailsFailed": "RemindersFailed",
+    "emailsUnconfirmed": "RemindersUnconfirmed",
+    "retryLater": "RunMembersRetried",
+}
+
+
+@cache
+def run_rules() -> ProgramRules:
+    return load_rules(settings().rules_source)
+
+
+def as_of_of(event: Any) -> datetime:
+    """The schedule event's `time`: an ISO 8601 instant with a zone (`ValueError` otherwise)."""
+    text = event.get("time") if isinstance(event, dict) else None
+    if not isinstance(text, str) or not text:
+        raise ValueError('the schedule event has no `time`: invoke with {"time": "<ISO 8601 instant>"}')
+    moment = datetime.fromisoformat(text)  # ValueError names the text
+    if moment.tzinfo is None:
+        raise ValueError(f"the schedule event's time {text!r} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def start(kind: RunKind, event: Any) -> dict[str, object]:
+    """The scheduled function: fan the run out to the queue named by `RUN_QUEUE_URL`."""
+    url = os.environ.get(QUEUE_URL, "")
+    if not url:
+        raise RuntimeError(f"{QUEUE_URL} is not set: it names the run's SQS queue (template.yaml sets it)")
+    started = start_run(
+        kind,
+        as_of_of(event),
+        rules=run_rules(),
+        queue=SqsQueue(url),
+        shards=settings().expiry_shards,
+        now=utcnow(),
+    )
+    return started.summary()
+
+
+def work(kind: RunKind, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The worker of `kind`: process the SQS batch, publish the figures as metrics."""
+    from loyalty.http.telemetry import count_event
+
+    totals: Counter[str] = Counter()
+    response = handle_batch(event, context, kind=kind, rules=run_rules(), totals=totals)
+    for name, metric in METRICS.items():
+        if totals[name]:
+            count_event(metric, totals[name])
+    return response

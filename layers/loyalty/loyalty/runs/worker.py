@@ -1,0 +1,106 @@
+"""The run's workers: SQS batches of `RunMessage`s, processed with Powertools batch processing
+and partial batch failures (docs/design.md, "Scheduled runs").
+
+Each message's members are processed one after the other; a member that raises does not stop
+the others. The figures of the members that succeeded are added to the run's record; then, if
+any member failed (or must be retried later: SES throttled), the message is reported failed and
+SQS delivers it again after its visibility timeout. The members already done find nothing left
+to do (expiry: nothing due; reminders: the keys recorded). After `maxReceiveCount` deliveries
+the message moves to the dead-letter queue, whose alarm calls an operator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from loyalty.clock import utcnow
+from loyalty.domain.rules import ProgramRules
+from loyalty.runs.fanout import RunMessage
+from loyalty.runs.jobs import RetryLater, RunKind, process_member
+from loyalty.store import runs
+
+log = logging.getLogger(__name__)
+
+
+class MembersFailed(Exception):
+    """Some members of a message failed: the message is retried (the others are done)."""
+
+    def __init__(self, run_id: str, failed: int, total: int) -> None:
+        super().__init__(f"run {run_id}: {failed} of {total} members failed, message to be retried")
+
+
+def process_message(
+    message: RunMessage,
+    *,
+    rules: ProgramRules,
+    clock: Callable[[], datetime] = utcnow,
+    totals: Counter[str] | None = None,
+) -> Counter[str]:
+    """Process every member of `message`; add the figures to the run's record (and to `totals`);
+    raise `MembersFailed` when one failed."""
+    counts: Counter[str] = Counter()
+    failed = 0
+    for member_id in message.members:
+        try:
+            counts.update(process_member(message.kind, member_id, message.as_of, rules=rules, now=clock()))
+        except RetryLater as later:
+            failed += 1
+            counts["retryLater"] += 1
+            log.warning("run %s: a member to retry later (%s)", message.run_id, later.reason)
+        except Exception:
+            failed += 1
+            log.exception("run %s: a member failed", message.run_id)
+    runs.add_progress(
+        message.run_id,
+        done=0 if failed else len(message.members),
+        failures=failed,
+        counts=counts,
+    )
+    if totals is not None:
+        totals.update(counts)
+    if failed:
+        raise MembersFailed(message.run_id, failed, len(message.members))
+    return counts
+
+
+def handle_batch(
+    event: dict[str, Any],
+    context: Any,
+    *,
+    kind: RunKind,
+    rules: ProgramRules,
+    totals: Counter[str] | None = None,
+) -> dict[str, Any]:
+    """An SQS event of `kind` run messages: `{"batchItemFailures": [...]}` names the messages to
+    retry. A message that is not one (unreadable, or of the other run: this function lacks its
+    rights) fails every time, and so reaches the dead-letter queue."""
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            message = RunMessage.from_json(record.body)
+        except ValueError:
+            log.error("message %s is not a run message: left to the dead-letter queue", record.message_id)
+            raise
+        if message.kind is not kind:
+            log.error(
+                "message %s is a %s run's, not %s: left to the dead-letter queue",
+                record.message_id,
+                message.kind,
+                kind,
+            )
+            raise ValueError(f"a {message.kind} message on the {kind} queue")
+        process_message(message, rules=rules, totals=totals)
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

@@ -1,0 +1,129 @@
+"""The record of one expiry or reminder run (docs/design.md, "Scheduled runs").
+
+The scheduled function creates it, adds what each shard enqueued, then marks the fan-out done;
+each worker message adds its figures with one UpdateItem (ADD and `if_not_exists` additions, so
+concurrent workers never overwrite each other). It is a progress report, not a guard: the work
+itself is exactly-once per member (expiry) and at-most-once per reminder key, whatever the record
+says. A message that fails counts its successes, and is counted done only once all its members
+succeeded (`membersDone` reaches `membersQueued` when every message got through).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import MapAttribute
+from pynamodb.expressions.update import Action
+
+from loyalty.store import keys
+from loyalty.store.models import RunItem, bind
+
+KEPT = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    kind: str
+    as_of: datetime
+    started_at: datetime
+    queued_at: datetime | None
+    shards: int
+    shards_queued: int
+    members_queued: int
+    messages_queued: int
+    members_done: int
+    member_failures: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def fanned_out(self) -> bool:
+        """Every shard was paged and its members enqueued."""
+        return self.queued_at is not None
+
+    @property
+    def complete(self) -> bool:
+        """Fanned out, and every member enqueued was processed (at least once)."""
+        return self.fanned_out and self.members_done >= self.members_queued
+
+
+def create_run(run_id: str, kind: str, as_of: datetime, *, shards: int, now: datetime) -> None:
+    bind()
+    RunItem(
+        keys.run_pk(run_id),
+        keys.run_sk(),
+        run_id=run_id,
+        run_kind=kind,
+        as_of=as_of,
+        started_at=now,
+        shards=shards,
+        ttl=int((now + KEPT).timestamp()),
+    ).save(condition=RunItem.pk.does_not_exist())
+
+
+def add_queued(run_id: str, *, members: int, messages: int) -> None:
+    """One shard is paged: its members and messages are on the queue."""
+    _update(
+        run_id,
+        [
+            RunItem.shards_queued.add(1),
+            RunItem.members_queued.add(members),
+            RunItem.messages_queued.add(messages),
+        ],
+    )
+
+
+def mark_fanned_out(run_id: str, now: datetime) -> None:
+    _update(run_id, [RunItem.queued_at.set(now)])
+
+
+def add_progress(run_id: str, *, done: int, failures: int, counts: Mapping[str, int]) -> None:
+    """A worker's message: `done` members counted done (all of the message, or none when one of
+    them failed), `failures` members that raised, and the figures of the members that succeeded."""
+    actions: list[Action] = []
+    if done:
+        actions.append(RunItem.members_done.add(done))
+    if failures:
+        actions.append(RunItem.member_failures.add(failures))
+    for name, value in sorted(counts.items()):
+        if value:
+            figure = RunItem.counts[name]
+            actions.append(figure.set((figure | 0) + value))
+    if actions:
+        _update(run_id, actions)
+
+
+def read_run(run_id: str) -> RunRecord | None:
+    bind()
+    try:
+        item = RunItem.get(keys.run_pk(run_id), keys.run_sk(), consistent_read=True)
+    except RunItem.DoesNotExist:
+        return None
+    return RunRecord(
+        run_id=item.run_id,
+        kind=item.run_kind,
+        as_of=item.as_of,
+        started_at=item.started_at,
+        queued_at=item.queued_at,
+        shards=int(item.shards),
+        shards_queued=int(item.shards_queued or 0),
+        members_queued=int(item.members_queued or 0),
+        messages_queued=int(item.messages_queued or 0),
+        members_done=int(item.members_done or 0),
+        member_failures=int(item.member_failures or 0),
+        counts=_counts(item.counts),
+    )
+
+
+def _counts(attribute: Any) -> dict[str, int]:
+    """The `counts` map as read back: a raw MapAttribute (or nothing yet)."""
+    values = attribute.as_dict() if isinstance(attribute, MapAttribute) else dict(attribute or {})
+    return {str(name): int(value) for name, value in values.items()}
+
+
+def _update(run_id: str, actions: list[Action]) -> None:
+    bind()
+    RunItem(keys.run_pk(run_id), keys.run_sk()).update(actions=actions, condition=RunItem.pk.exists())
