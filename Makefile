@@ -9,10 +9,16 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run test test-scale setup lint typecheck template-check unit integration fuzz bench bench-card openapi clean
+.PHONY: run schedule test test-scale setup lint typecheck template-check unit integration fuzz bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
+
+# Fire a daily run against the running `make run`: `make schedule RUN=expiry AT=2028-12-01T03:00:00Z`.
+RUN ?= expiry
+AT ?=
+schedule: $(VENV)/.installed
+	$(PY) -m devtools.local run $(RUN) $(if $(AT),--at $(AT))
 
 test: setup lint typecheck template-check
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -11,6 +11,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import dataclasses
 import email
 import email.policy
 import json
@@ -67,6 +68,9 @@ MAIN_TABLE = "LoyaltyTable"
 # emails in .local/emails work on this server. Public, so good for nothing else: AWS never sees it.
 DEV_UNSUBSCRIBE_SECRET = "local-development-unsubscribe-secret-never-used-in-aws"
 JSON = "application/json"
+# A failed SQS message is delivered again after this many seconds in the local mode (the
+# template's VisibilityTimeout is minutes: right for AWS, long for a developer watching).
+LOCAL_VISIBILITY_TIMEOUT = 10
 
 # --- routing ------------------------------------------------------------------------------------
 
@@ -351,6 +355,11 @@ class LocalApp:
             return Response.json(
                 200, {"schedules": [self._describe(schedule) for schedule in self.schedules]}
             )
+        match = re.fullmatch(r"/_local/runs/([^/]+)", raw_path)
+        if match:
+            if method != "GET":
+                return _error(405, "method_not_allowed", f"use GET {raw_path}").with_header("Allow", "GET")
+            return self.run_progress(unquote(match.group(1)))
         match = re.fullmatch(r"/_local/schedules/([^/]+)", raw_path)
         if match:
             if method != "POST":
@@ -402,6 +411,18 @@ class LocalApp:
             {"function": function, "event": event, "result": result, "durationMs": elapsed},
             function=function,
         )
+
+    @staticmethod
+    def run_progress(run_id: str) -> Response:
+        """The record of an expiry or reminder run (what `python -m devtools.local run` follows)."""
+        from loyalty.store.runs import read_run  # the table is bound by then (main sets it up)
+
+        record = read_run(run_id)
+        if record is None:
+            return _error(404, "unknown_run", f"no run {run_id} in the local table")
+        document = dataclasses.asdict(record)
+        document.update(fannedOut=record.fanned_out, complete=record.complete)
+        return Response.json(200, document)
 
     def index(self, host: str) -> dict[str, Any]:
         base = f"http://{host}"
@@ -879,7 +900,9 @@ def _create_queues(
         name = f"loyalty-local-{logical_id}" + (".fifo" if fifo else "")
         attributes = {"FifoQueue": "true"} if fifo else {}
         if "VisibilityTimeout" in properties:
-            attributes["VisibilityTimeout"] = str(properties["VisibilityTimeout"])
+            # Capped locally: a failed message comes back within seconds, not AWS's minutes.
+            visibility = min(int(properties["VisibilityTimeout"]), LOCAL_VISIBILITY_TIMEOUT)
+            attributes["VisibilityTimeout"] = str(visibility)
         redrive = properties.get("RedrivePolicy") or {}
         target = _referenced_resource(redrive.get("deadLetterTargetArn"))
         if target in queues:
@@ -943,6 +966,11 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     refuse_in_lambda()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:
+        from devtools.run_command import main as run_command
+
+        return run_command(argv[1:])
     arguments = _parse_arguments(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S"
@@ -1106,7 +1134,8 @@ def _print_banner(port: int, app: LocalApp, data_note: str, emails_dir: Path, se
         "      Authorization: Dev <member|partner|support|finance>:<id>",
         f"      curl -H 'Authorization: Dev member:{member}' {base}/members/{member}/balance",
         f"      curl -H 'Authorization: Dev partner:{DEMO_PARTNER}' {base}/members/demo-bob/balance",
-        f"  Schedules              POST {base}/_local/schedules/<Function>?asOf=2027-01-01T00:00:00Z",
+        "  Daily runs             python -m devtools.local run expiry|reminders --at 2028-12-01T03:00:00Z",
+        f"                         (or POST {base}/_local/schedules/<Function>?asOf=2027-01-01T00:00:00Z)",
         "                         "
         + (", ".join(sorted({s.function for s in app.schedules})) or "(none declared yet)"),
         f"  Emails sent            {base}/_local/emails, saved in {emails_dir}",

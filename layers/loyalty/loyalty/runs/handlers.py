@@ -21,7 +21,9 @@ from loyalty.runs.queue import SqsQueue
 from loyalty.runs.worker import handle_batch
 from loyalty.settings import settings
 
-QUEUE_URL = "RUN_QUEUE_URL"
+# The queue each run's start fills (template.yaml; one name per kind: the local mode runs every
+# function under one environment).
+QUEUE_URLS = {RunKind.EXPIRY: "EXPIRY_QUEUE_URL", RunKind.REMINDERS: "REMINDER_QUEUE_URL"}
 
 # Figures of the run's record published as business metrics (EMF) by the workers.
 METRICS = {
@@ -53,10 +55,11 @@ def as_of_of(event: Any) -> datetime:
 
 
 def start(kind: RunKind, event: Any) -> dict[str, object]:
-    """The scheduled function: fan the run out to the queue named by `RUN_QUEUE_URL`."""
-    url = os.environ.get(QUEUE_URL, "")
+    """The scheduled function: fan the run out to its queue (`EXPIRY_QUEUE_URL`, `REMINDER_QUEUE_URL`)."""
+    variable = QUEUE_URLS[kind]
+    url = os.environ.get(variable, "")
     if not url:
-        raise RuntimeError(f"{QUEUE_URL} is not set: it names the run's SQS queue (template.yaml sets it)")
+        raise RuntimeError(f"{variable} is not set: it names the run's SQS queue (template.yaml sets it)")
     started = start_run(
         kind,
         as_of_of(event),
