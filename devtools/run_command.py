@@ -92,6 +92,8 @@ def summary_lines(kind: str, record: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"  unconfirmed (a process died between record and send): {counts['emailsUnconfirmed']:,}"
             )
+    if counts.get("deferred"):
+        lines.append(f"  deferred to the message's retry (the worker's time was short): {counts['deferred']:,}")
     if counts.get("retryLater"):
         lines.append(f"  to retry later (SES throttled or unavailable): {counts['retryLater']:,}")
     return lines

@@ -35,6 +35,7 @@ METRICS = {
     "emailsFailed": "RemindersFailed",
     "emailsUnconfirmed": "RemindersUnconfirmed",
     "retryLater": "RunMembersRetried",
+    "deferred": "RunMembersDeferred",
 }
 
 

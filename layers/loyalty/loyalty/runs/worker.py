@@ -28,6 +28,10 @@ from loyalty.store import runs
 
 log = logging.getLogger(__name__)
 
+# A member takes ~25 ms, a slow one (a large page, SES backing off) a few seconds: no member is
+# started with less than this left before the function's timeout.
+STOP_MARGIN_MS = 15_000
+
 
 class MembersFailed(Exception):
     """Some members of a message failed: the message is retried (the others are done)."""
@@ -42,12 +46,26 @@ def process_message(
     rules: ProgramRules,
     clock: Callable[[], datetime] = utcnow,
     totals: Counter[str] | None = None,
+    time_left_ms: Callable[[], int] | None = None,
 ) -> Counter[str]:
     """Process every member of `message`; add the figures to the run's record (and to `totals`);
-    raise `MembersFailed` when one failed."""
+    raise `MembersFailed` when one failed.
+
+    `time_left_ms` (the Lambda context's remaining time): no member is started with less than
+    `STOP_MARGIN_MS` left, so the function's timeout never cuts a member in the middle (for a
+    reminder, between its record and its send: a lost email). The members not started are
+    counted `deferred` and the message is retried."""
     counts: Counter[str] = Counter()
     failed = 0
-    for member_id in message.members:
+    for index, member_id in enumerate(message.members):
+        if time_left_ms is not None and time_left_ms() < STOP_MARGIN_MS:
+            deferred = len(message.members) - index
+            failed += deferred
+            counts["deferred"] += deferred
+            log.warning(
+                "run %s: %d members left for the message's retry (time is short)", message.run_id, deferred
+            )
+            break
         try:
             counts.update(process_member(message.kind, member_id, message.as_of, rules=rules, now=clock()))
         except RetryLater as later:
@@ -96,7 +114,8 @@ def handle_batch(
                 kind,
             )
             raise ValueError(f"a {message.kind} message on the {kind} queue")
-        process_message(message, rules=rules, totals=totals)
+        time_left = getattr(context, "get_remaining_time_in_millis", None)
+        process_message(message, rules=rules, totals=totals, time_left_ms=time_left)
 
     processor = BatchProcessor(event_type=EventType.SQS)
     return dict(
