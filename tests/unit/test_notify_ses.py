@@ -35,6 +35,7 @@ from loyalty.notify import (
 )
 from loyalty.notify import ses as ses_module
 from loyalty.notify.ses import THROTTLING_CODES, SesSender, send, ses_client
+from loyalty.notify.tags import member_of_tag
 
 REGION = "eu-west-1"
 SENDER = "no-reply@loyalty.example.com"
@@ -222,6 +223,49 @@ def test_the_request_carries_sender_recipient_raw_content_and_the_configuration_
     with stubber:
         assert sender.send(message) == "m-1"
     stubber.assert_no_pending_responses()
+
+
+def test_an_email_about_a_member_is_tagged_with_the_member_so_its_bounces_name_it() -> None:
+    # Given a claim email to member "shop:42.fr" (a '.' and a ':', which SES tag values refuse)
+    sender, stubber, _ = stubbed()
+    message = claim_approved(
+        Recipient("anne@example.com", "Anne", "fr", member_id="shop:42.fr"),
+        PROGRAM,
+        points=10,
+        purchase_reference="TX-1",
+        purchase_date=date(2026, 9, 3),
+        balance=10,
+        expires_on=None,
+    )
+    stubber.add_response(
+        "send_email",
+        {"MessageId": "m-2"},
+        {
+            "FromEmailAddress": SENDER,
+            "Destination": {"ToAddresses": ["anne@example.com"]},
+            "Content": {
+                "Raw": {
+                    "Data": ses_module.to_mime(
+                        message, sender_address=SENDER, sender_name="Club Étoile", date=NOW
+                    )
+                }
+            },
+            # Then the member rides as a tag, reversibly encoded in the characters SES allows
+            "EmailTags": [
+                {"Name": "kind", "Value": "claim_approved"},
+                {"Name": "member", "Value": "c2hvcDo0Mi5mcg"},
+            ],
+        },
+    )
+
+    # When it is sent
+    with stubber:
+        assert sender.send(message) == "m-2"
+    stubber.assert_no_pending_responses()
+    assert member_of_tag("c2hvcDo0Mi5mcg") == "shop:42.fr"
+    assert "c2hvcDo0Mi5mcg" not in ses_module.to_mime(
+        message, sender_address=SENDER, sender_name="Club Étoile", date=NOW
+    ).decode("ascii"), "a tag, not a header of the email"
 
 
 # ---- throttling and refusals

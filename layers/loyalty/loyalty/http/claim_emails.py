@@ -76,7 +76,8 @@ def _send(
         )
         return EmailRecord("skipped", kind, now, error="no_address")
     try:
-        message_id = send(render(outcome, Recipient(member.email, member.name, member.locale), tz))
+        recipient = Recipient(member.email, member.name, member.locale, member_id=outcome.member_id)
+        message_id = send(render(outcome, recipient, tz))
     except EmailRetryLater as error:
         code = str(getattr(error, "code", type(error).__name__))
         logger.warning("claim outcome email not sent: retry later", extra=_problem(outcome, code))

@@ -2,7 +2,7 @@
 
     from loyalty.notify import Recipient, claim_approved, notify_config, send
 
-    member = Recipient(profile.email, profile.name, profile.locale)
+    member = Recipient(profile.email, profile.name, profile.locale, member_id=member_id)
     email = claim_approved(member, notify_config().program, points=..., ...)
     message_id = send(email)  # EmailRetryLater (throttled, unavailable): later; EmailRejected: give up
 

@@ -30,6 +30,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from loyalty.notify.errors import InvalidRecipient
 from loyalty.notify.formats import Locale, format_date, format_points, pick_locale
+from loyalty.notify.tags import member_tag
 
 __all__ = [
     "Action",
@@ -75,11 +76,14 @@ class Program:
 
 @dataclass(frozen=True)
 class Recipient:
-    """The member as its profile stores it. `locale` is normalised (`fr-CA` → `fr`, unknown → `en`)."""
+    """The member as its profile stores it. `locale` is normalised (`fr-CA` → `fr`, unknown → `en`).
+    `member_id`, when given, rides with the email as an SES tag, so that a bounce or a complaint
+    names the member it concerns (`loyalty.notify.feedback`)."""
 
     address: str
     name: str | None = None
     locale: str | None = None
+    member_id: str | None = None
 
     @property
     def language(self) -> Locale:
@@ -96,7 +100,8 @@ class Email:
     `to_address` is checked and its domain IDNA-encoded; `to_name` is one line, without control
     characters; `headers` are extra headers (name, value), ASCII only, none that we set ourselves.
     `unsubscribe_url` (bulk emails only) is an absolute http(s) URL that `to_mime` puts in
-    `List-Unsubscribe`, with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`."""
+    `List-Unsubscribe`, with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`. `member_id` is the
+    member the email is about: `ses.send` tags the message with it (never a header of the email)."""
 
     kind: str
     to_address: str
@@ -107,6 +112,7 @@ class Email:
     locale: Locale
     headers: tuple[tuple[str, str], ...] = field(default=())
     unsubscribe_url: str | None = None
+    member_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "to_address", checked_address(self.to_address))
@@ -115,6 +121,8 @@ class Email:
             _check_extra_header(name, value)
         if self.unsubscribe_url is not None:
             checked_link(self.unsubscribe_url)
+        if self.member_id is not None:
+            member_tag(self.member_id)  # a ValueError now rather than a refusal by SES at send time
 
 
 _ADDRESS_SPEC = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -292,6 +300,7 @@ def compose(
         locale=locale,
         headers=pairs,
         unsubscribe_url=unsubscribe_url,
+        member_id=recipient.member_id,
     )
 
 

@@ -20,6 +20,7 @@ from loyalty.clock import utcnow
 from loyalty.notify.config import NotifyConfig, notify_config
 from loyalty.notify.errors import EmailRejected, EmailThrottled, EmailUnavailable
 from loyalty.notify.messages import Email, to_mime
+from loyalty.notify.tags import KIND_TAG, MEMBER_TAG, member_tag
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class SesSender:
                     )
                 }
             },
-            "EmailTags": [{"Name": "kind", "Value": email.kind}],
+            "EmailTags": _tags(email),
         }
         if config.configuration_set:
             request["ConfigurationSetName"] = config.configuration_set
@@ -137,6 +138,15 @@ class SesSender:
         """Full jitter: uniform in [0, min(max, base * 2**(attempt - 1))] before retry `attempt`."""
         cap = min(config.max_delay_seconds, config.base_delay_seconds * 2.0 ** (attempt - 1))
         return cap * self.random()
+
+
+def _tags(email: Email) -> list[dict[str, str]]:
+    """The message's tags, published with its events: the kind and, when known, the member (so
+    that a bounce or a complaint can be mapped back to it: `loyalty.notify.feedback`)."""
+    tags = [{"Name": KIND_TAG, "Value": email.kind}]
+    if email.member_id is not None:
+        tags.append({"Name": MEMBER_TAG, "Value": member_tag(email.member_id)})
+    return tags
 
 
 @cache
