@@ -1,6 +1,6 @@
 """The sample events under events/ (also for `sam local invoke -e`) drive the real handlers:
 a partner enrols a member, reports a purchase, the member redeems and reads its points, then
-gives points to a friend."""
+gives points to a friend. SES's bounce and complaint events mark a member's address."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from devtools.lambda_runtime import LambdaContext, load_handler
 from devtools.local import DEV_UNSUBSCRIBE_SECRET
-from devtools.template import http_routes
+from devtools.template import function_code, http_routes
+from loyalty.notify.tags import member_tag
 from loyalty.notify.unsubscribe import make_token, read_token
+from loyalty.store.reminders import read_reminder_state
 from tests.integration.conftest import ROOT, UNSUBSCRIBE_SECRET, Api
 
 # In this order: each step relies on the ones before it.
@@ -45,6 +50,11 @@ SCENARIO = [
     ("unsubscribe/post-one-click-unsubscribe.json", 200),  # RFC 8058 one-click: no more email
     ("unsubscribe/post-one-click-unsubscribe.json", 200),  # again: still a success
 ]
+# SES's events through the stack's configuration set (EventBridge), and the reason each records.
+SES_FEEDBACK = {
+    "email_events/ses-bounce.json": "bounce:General",
+    "email_events/ses-complaint.json": "complaint:abuse",
+}
 
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0).isoformat()
@@ -74,7 +84,7 @@ def _signed_for_this_run(event: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_sample_event_is_used_by_the_scenario() -> None:
     on_disk = {path.relative_to(ROOT / "events").as_posix() for path in (ROOT / "events").rglob("*.json")}
-    assert on_disk == {name for name, _ in SCENARIO}
+    assert on_disk == {name for name, _ in SCENARIO} | set(SES_FEEDBACK)
 
 
 def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[str, Any]) -> None:
@@ -117,3 +127,21 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
     assert approved[1]["credit"] == approved[0]["credit"]
     page = bodies["unsubscribe/get-unsubscribe-page.json"][0]
     assert '<html lang="fr">' in page and '<form method="post"' in page
+
+
+@pytest.mark.parametrize(("name", "reason"), sorted(SES_FEEDBACK.items()))
+def test_the_ses_samples_mark_the_address_of_the_member_they_were_sent_to(
+    api: Api, template: dict[str, Any], member_id: str, name: str, reason: str
+) -> None:
+    # Given a member enrolled with the sample's address, and the sample retagged for that member
+    event = json.loads((ROOT / "events" / name).read_text())
+    (address,) = event["detail"]["mail"]["destination"]
+    assert api.enrol(member_id, email=address).status == 201
+    event["detail"]["mail"]["tags"]["member"] = [member_tag(member_id)]
+    # When the function the template names handles it
+    code_uri, handler = function_code(template, "EmailEventsFunction")
+    result = load_handler(code_uri, handler, root=ROOT)(event, LambdaContext("EmailEventsFunction"))
+    # Then the address is undeliverable, for SES's reason
+    assert result == {"memberId": member_id, "reason": reason, "marks": ["marked"]}
+    state = read_reminder_state(member_id)
+    assert state.refuses(address) and not state.refuses(f"new.{address}")

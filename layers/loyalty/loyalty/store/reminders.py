@@ -54,10 +54,12 @@ from loyalty.store.wallet import read_expiring_by
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "AddressMark",
     "ReminderOutcome",
     "ReminderState",
     "ReminderStatus",
     "SkipReason",
+    "mark_address_undeliverable",
     "read_reminder_state",
     "remind_member",
 ]
@@ -83,6 +85,15 @@ class SkipReason(StrEnum):
     NO_ADDRESS = "no_address"
     UNDELIVERABLE = "undeliverable"
     NOTHING_DUE = "nothing_due"
+
+
+class AddressMark(StrEnum):
+    """What `mark_address_undeliverable` did."""
+
+    MARKED = "marked"
+    ALREADY_MARKED = "already_marked"  # the same address was marked before (a redelivered event)
+    NO_MEMBER = "no_member"
+    OTHER_ADDRESS = "other_address"  # the member's address is no longer (or never was) this one
 
 
 @dataclass(frozen=True)
@@ -191,7 +202,7 @@ def remind_member(member_id: str, as_of: datetime, *, rules: ProgramRules, now: 
         )
         try:
             email = points_expiring(
-                Recipient(address, profile.name, profile.locale),
+                Recipient(address, profile.name, profile.locale, member_id=member_id),
                 program,
                 rows=[(row.expires_on, row.points) for row in plan.rows],
                 balance=max(balance, 0),
@@ -255,6 +266,36 @@ def _send(
         return _Sent(ReminderStatus.FAILED, error=error.code)
     _confirm(member_id, version, sending, message_id, now)
     return _Sent(ReminderStatus.SENT, message_id=message_id)
+
+
+def mark_address_undeliverable(member_id: str, address: str, reason: str, *, now: datetime) -> AddressMark:
+    """SES reported that `address` bounced for good or complained (`reason`, e.g.
+    `bounce:NoEmail`, `complaint:abuse`): no reminder goes to it again until the member changes it.
+
+    Only the member's current address is marked: a bounce of an address the member has since
+    replaced changes nothing (`other_address`), so it never blocks the new one. An unknown member
+    (deleted, or an email of another stack's tag) is `no_member` and nothing is written: a reminder
+    state without a profile would be an orphan. An address already marked keeps its first mark
+    (`already_marked`): EventBridge may deliver an event twice, and a second bounce tells nothing new.
+
+    One BatchGetItem, strongly consistent (profile and reminder state), then one UpdateItem of the
+    state conditioned on its version (`attribute_not_exists` the first time), so a reminder being
+    recorded at the same instant is not overwritten: of the two, the loser reads again. A profile
+    changed between the read and the write leaves a mark on the old address, which refuses nothing
+    (`ReminderState.refuses` compares with the profile's address at each run)."""
+    bind()
+    for _attempt in range(MAX_ATTEMPTS):
+        profile, state = _read_profile_and_state(member_id)
+        if profile is None:
+            return AddressMark.NO_MEMBER
+        current = (profile.email or "").strip()
+        if not current or not _same_address(current, address):
+            return AddressMark.OTHER_ADDRESS
+        if state.refuses(current):
+            return AddressMark.ALREADY_MARKED
+        if _mark_undeliverable(member_id, state, current, reason, now):
+            return AddressMark.MARKED
+    raise ConcurrentUpdate(f"member {member_id}: the reminder state kept changing while marking its address")
 
 
 # ---- reads
