@@ -72,7 +72,7 @@ class RunMessage:
             return cls(
                 run_id=str(document["run"]),
                 kind=RunKind(document["kind"]),
-                as_of=parse_instant(str(document["asOf"])),
+                as_of=_instant(document["asOf"]),
                 members=tuple(members),
             )
         except (KeyError, TypeError, AttributeError) as problem:
@@ -146,6 +146,17 @@ def start_run(
         messages=sum(messages for _, messages in paged),
         shards=shards,
     )
+
+
+def _instant(text: object) -> datetime:
+    """An instant as `format_instant` writes it; naive text (which `parse_instant` would read in the
+    machine's zone) is not one."""
+    if not isinstance(text, str):
+        raise ValueError(f"asOf must be an ISO 8601 instant, not {text!r}")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"asOf {text!r} has no time zone")
+    return parse_instant(text)
 
 
 def _chunks(members: Iterator[str], size: int) -> Iterator[tuple[str, ...]]:
