@@ -220,8 +220,9 @@ def credit_purchase(
         first_days=first_days,
         last_lot_id=lot_id if lot is not None else wallet.last_lot_id,
         activity_expires_at=activity_expiry,
+        # A credit that only settled what was owed makes no lot: nothing new can expire.
         next_expiry_at=_next_expiry_after_credit(
-            wallet, directory, first_days, expiry, bucket, activity_expiry, tz
+            wallet, directory, first_days, expiry if lot is not None else None, bucket, activity_expiry, tz
         ),
     )
     entry = LedgerEntry(
