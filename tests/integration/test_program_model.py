@@ -12,20 +12,40 @@ holds and owes. After every step (SPEC §4):
 - every movement answered `201` is in its member's ledger exactly once (invariant 7);
 - a purchase is credited at most once, whether by earn or by an approved claim (invariant 2).
 
+Between the movements, the scheduled runs go at as-of instants moving forward (issue #8), run end
+to end in-process (`start_run` onto a list, then `process_message` for each message) on a table of
+the test's own, since a run pages every shard of the due-date index:
+
+- an expiry run takes from each member exactly the points of its lots due at the as-of instant
+  (`expiresAt` at or before it, points remaining), in one `expiry` ledger entry, and visits only
+  the members with points due; run again at the same instant, it finds nobody and changes nothing.
+  The movements use the wall clock while the runs are ahead of it, so a lot earned after a run can
+  already be due at the next one: the model follows the lots, not the calendar;
+- a reminder run (SES under moto) emails exactly the members the reminder rule says, with the rows
+  and balance it says, and over the whole history no member is told twice of one (expiry date,
+  window), a member opted out gets nothing, and two emails to one member are `minDaysBetween`
+  local days apart unless the later one brings a date new to the last-chance window (and then
+  at least that window apart).
+
 `test_points_model.py` checks one member's lots in detail; this one checks how the movements
 between members and purchases compose.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 import uuid
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -35,9 +55,19 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from moto import mock_aws
 
 from devtools.identity import Identity
-from tests.integration.conftest import Api, ApiResponse, lots_of
+from devtools.local import sent_emails
+from loyalty.domain.rules import ProgramRules, load_rules
+from loyalty.notify import notify_config
+from loyalty.notify import ses as ses_module
+from loyalty.runs.fanout import RunMessage, start_run
+from loyalty.runs.jobs import RunKind
+from loyalty.runs.worker import process_message
+from loyalty.settings import settings as loyalty_settings
+from loyalty.store.runs import RunRecord, read_run
+from tests.integration.conftest import Api, ApiResponse, expiry_day, lots_of
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +77,21 @@ MEMBERS = 3
 MIN_TRANSFER, MAX_TRANSFER, MAX_PER_DAY = 100, 5_000, 10_000  # the default rules
 MAX_OPEN_CLAIMS = 5
 CREDITS = {"earn", "claim-credit", "transfer-in"}
+SENDER = "no-reply@program-model.example.com"
+REMINDER_SUBJECT = "Some of your points will expire soon"  # the English reminder's fixed subject
+MINUTES_A_DAY = 24 * 60
+SHARDS = 4  # of the due-date index (EXPIRY_SHARDS)
+MEMBERS_PER_MESSAGE = 2  # so that a run's three members come in more than one message
+
+
+@dataclass(frozen=True)
+class ReminderEmail:
+    """A reminder as the member reads it: the local day of its run, the points per expiry date
+    (the last day they can be used) and the balance it shows."""
+
+    sent_on: date
+    rows: dict[date, int]
+    balance: int
 
 
 @dataclass
@@ -58,6 +103,11 @@ class Holder:
     owed: int = 0
     sent_today: int = 0
     movements: list[str] = field(default_factory=list)  # ids answered 201, each a ledger entry
+    expired: int = 0  # what the expiry runs took
+    opted_in: bool = False  # `emailOptIn`: the enrolment's default is no reminders
+    reminded: set[tuple[date, int]] = field(default_factory=set)  # (expiry date, window) told
+    last_reminded_on: date | None = None  # the local day of the last reminder run that emailed it
+    reminders: list[ReminderEmail] = field(default_factory=list)  # every reminder received, in order
 
     def credit(self, points: int) -> int:
         """A credit of any kind settles what is owed first; returns what the balance gained."""
@@ -94,14 +144,63 @@ def money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class ListQueue:
+    """The run's queue, in memory: the bodies `start_run` sends, to be processed one by one."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.bodies.extend(bodies)
+
+
+# The English reminder's lines (`loyalty.notify.messages.points_expiring`), e.g.
+# "Until 15 June 2027: 1,200 points" and "Your balance on 1 June 2027: 5,000 points".
+ROW = re.compile(r"^Until (\d{1,2} [A-Z][a-z]+ \d{4}): ([\d,]+) points?$", re.MULTILINE)
+BALANCE = re.compile(r"^Your balance on (\d{1,2} [A-Z][a-z]+ \d{4}): ([\d,]+) points?$", re.MULTILINE)
+
+
+def english_date(text: str) -> date:
+    return datetime.strptime(text, "%d %B %Y").date()
+
+
+def reminders_to(address: str) -> list[ReminderEmail]:
+    """Every reminder SES (moto) accepted for `address`, oldest first, read from its text part."""
+    found = []
+    for sent in sent_emails():
+        if sent["subject"] != REMINDER_SUBJECT or not any(address in to for to in sent["to"]):
+            continue
+        parsed = email.message_from_string(sent["raw"], policy=email.policy.default)
+        assert str(parsed["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+        text = str(sent["text"]).replace("\r\n", "\n")  # as sent: CRLF line ends
+        rows = {english_date(day): int(points.replace(",", "")) for day, points in ROW.findall(text)}
+        [(day, balance)] = BALANCE.findall(text)
+        assert rows, text
+        found.append(ReminderEmail(english_date(day), rows, int(balance.replace(",", ""))))
+    return found
+
+
+def forget_email_configuration() -> None:
+    notify_config.cache_clear()
+    ses_module.ses_client.cache_clear()
+    ses_module.default_sender.cache_clear()
+
+
 class ProgramModel(RuleBasedStateMachine):
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, table: Any) -> None:
         super().__init__()
         self.api = api
+        empty(table)  # a run visits every member of the table: only this example's
+        self.rules: ProgramRules = load_rules(loyalty_settings().rules_source)
         run = uuid.uuid4().hex[:8]
         self.holders = [Holder(f"pm-{run}-{index}") for index in range(MEMBERS)]
         self.purchases: list[Purchase] = []
         self.claims: list[Claim] = []
+        self.clock = datetime.now(UTC)  # the last run's as-of instant: runs move forward from now
         for holder in self.holders:
             assert api.enrol(holder.member_id).status == 201
 
@@ -134,11 +233,27 @@ class ProgramModel(RuleBasedStateMachine):
 
     # ---- earn
 
-    @initialize(cents=st.lists(st.integers(200, 40_000), min_size=MEMBERS, max_size=MEMBERS))
-    def everyone_shops(self, cents: list[int]) -> None:
-        """Given three members with a purchase credited each."""
+    @initialize(
+        cents=st.lists(st.integers(200, 40_000), min_size=MEMBERS, max_size=MEMBERS),
+        days_ago=st.lists(st.integers(0, 300), min_size=MEMBERS, max_size=MEMBERS),
+        opted_in=st.lists(st.booleans(), min_size=MEMBERS, max_size=MEMBERS),
+    )
+    def everyone_shops(self, cents: list[int], days_ago: list[int], opted_in: list[bool]) -> None:
+        """Given three members with a purchase credited each, some of them wanting reminders."""
         for member, amount in enumerate(cents):
-            self.earn(member, amount, 1)
+            self.earn(member, amount, days_ago[member])
+            if opted_in[member]:
+                self.change_opt_in(member, True)
+
+    @rule(member=st.integers(0, MEMBERS - 1), opted_in=st.booleans())
+    def change_opt_in(self, member: int, opted_in: bool) -> None:
+        """When a member's profile is updated with or without `emailOptIn`, Then it says so."""
+        holder = self.holders[member]
+        response = self.api.enrol(holder.member_id, emailOptIn=opted_in)
+
+        assert response.status == 200, response.body
+        assert response.body["emailOptIn"] is opted_in
+        holder.opted_in = opted_in
 
     @rule(member=st.integers(0, MEMBERS - 1), cents=st.integers(100, 60_000), days_ago=st.integers(0, 300))
     def earn(self, member: int, cents: int, days_ago: int) -> None:
@@ -383,6 +498,206 @@ class ProgramModel(RuleBasedStateMachine):
         shown = self.api.call("GET", f"/claims/{claim.claim_id}", identity=AGENT)
         assert shown.body["status"] == "matched", shown.body
 
+    # ---- the scheduled runs, at as-of instants moving forward
+
+    def later(self, data: st.DataObject, lots: dict[str, list[dict[str, Any]]], aim: str) -> datetime:
+        """The next run's as-of instant, strictly after the last one's: up to 10 or 60 days later,
+        exactly when a lot expires, or up to 35 days before (in its reminder windows). The lots
+        of the movements expire 14 to 24 months from now: the aimed steps reach them, and small
+        steps keep the clock among them rather than past them all. `aim` comes first: Hypothesis
+        draws the first choices most."""
+        expiries = {instant(lot["expiresAt"]) for held in lots.values() for lot in held if lot["expiresAt"]}
+        # The soonest three: a jump to the last lot would leave the clock past every lot, and
+        # the runs that follow with nothing to do.
+        ahead = sorted(moment for moment in expiries if moment > self.clock)[:3]
+        targets = ["at an expiry", "before an expiry"] if ahead else []
+        choices = [*([aim] if aim in targets else []), "days", *(t for t in targets if t != aim), "months"]
+        how = data.draw(st.sampled_from(choices), "how much later")
+        if how in ("days", "months"):
+            most = 10 if how == "days" else 60
+            as_of = self.clock + timedelta(minutes=data.draw(st.integers(1, most * MINUTES_A_DAY), "minutes"))
+        else:
+            target = data.draw(st.sampled_from(ahead), "a lot's expiry")
+            before = 0 if how == "at an expiry" else data.draw(st.integers(0, 35 * MINUTES_A_DAY), "minutes")
+            as_of = max(target - timedelta(minutes=before), self.clock + timedelta(minutes=1))
+        event(f"run: {how}")
+        self.clock = as_of
+        return as_of
+
+    def run(self, kind: RunKind, as_of: datetime) -> RunRecord:
+        """A run end to end, in-process: the start onto a list, then each message by the worker."""
+        queue = ListQueue()
+        started = start_run(
+            kind,
+            as_of,
+            rules=self.rules,
+            queue=queue,
+            shards=loyalty_settings().expiry_shards,
+            now=datetime.now(UTC),
+            members_per_message=MEMBERS_PER_MESSAGE,
+        )
+        for body in queue.bodies:
+            process_message(RunMessage.from_json(body), rules=self.rules)
+        record = read_run(started.run_id)
+        assert record is not None and record.complete, record
+        assert record.member_failures == 0, record
+        return record
+
+    def all_lots(self) -> dict[str, list[dict[str, Any]]]:
+        return {holder.member_id: lots_of(self.api, holder.member_id) for holder in self.holders}
+
+    @rule(data=st.data())
+    def expiry_run(self, data: st.DataObject) -> None:
+        """When the expiry run goes at a later instant, Then each member loses exactly the points
+        of its lots due then (expiring at or before it, points remaining), recorded in one
+        `expiry` entry; only members with points due are visited; run again at the same instant,
+        it finds nobody and changes nothing."""
+        lots = self.all_lots()
+        as_of = self.later(data, lots, aim="at an expiry")
+        due = {
+            member_id: [
+                lot
+                for lot in held
+                if lot["expiresAt"] and instant(lot["expiresAt"]) <= as_of and lot["remaining"] > 0
+            ]
+            for member_id, held in lots.items()
+        }
+        before = {holder.member_id: self.ledger(holder) for holder in self.holders}
+
+        record = self.run(RunKind.EXPIRY, as_of)
+
+        for holder in self.holders:
+            points = sum(lot["remaining"] for lot in due[holder.member_id])
+            known = {entry["entryId"] for entry in before[holder.member_id]}
+            new = [entry for entry in self.ledger(holder) if entry["entryId"] not in known]
+            if not points:
+                assert new == [], new
+                continue
+            [entry] = new
+            assert (entry["type"], entry["points"]) == ("expiry", -points), entry
+            holder.balance -= points
+            holder.expired += points
+            holder.movements.append(entry["entryId"])
+            left = lots_of(self.api, holder.member_id)
+            assert {lot["lotId"] for lot in left}.isdisjoint(lot["lotId"] for lot in due[holder.member_id])
+        members = sum(1 for held in due.values() if held)
+        event(f"expiry run: {members} member(s) with points due")
+        assert record.members_queued == members, (record, due)
+        assert record.counts.get("membersExpired", 0) == members, record
+        assert record.counts.get("lotsExpired", 0) == sum(len(held) for held in due.values()), record
+        assert record.counts.get("pointsExpired", 0) == sum(
+            lot["remaining"] for held in due.values() for lot in held
+        ), record
+
+        after = {holder.member_id: self.ledger(holder) for holder in self.holders}
+        again = self.run(RunKind.EXPIRY, as_of)
+        assert again.members_queued == 0 and not again.counts.get("pointsExpired"), again
+        assert {holder.member_id: self.ledger(holder) for holder in self.holders} == after
+
+    def planned_reminder(
+        self, holder: Holder, lots: list[dict[str, Any]], as_of: datetime
+    ) -> ReminderEmail | None:
+        """The reminder the member must get at `as_of` (docs/design.md, "Reminders"): every date
+        with live points inside a window, not yet told in the narrowest window holding it; none
+        when opted out, or within `minDaysBetween` local days of the last one unless a date is
+        new to the last-chance window and that window's days have passed."""
+        windows = self.rules.reminders.days_before  # largest first
+        today = as_of.astimezone(self.rules.tz).date()
+        live: Counter[date] = Counter()
+        due = 0
+        for lot in lots:
+            if not lot["expiresAt"] or not lot["remaining"]:
+                continue
+            if instant(lot["expiresAt"]) <= as_of:
+                due += lot["remaining"]  # expired already, whether or not a run took it yet
+            else:
+                live[expiry_day(lot["expiresAt"])] += lot["remaining"]
+        rows: dict[date, int] = {}
+        last_chance = False
+        for day, points in sorted(live.items()):
+            holding = [window for window in windows if (day - today).days <= window]
+            if holding and (day, holding[-1]) not in holder.reminded:
+                rows[day] = points
+                last_chance = last_chance or holding[-1] == windows[-1]
+        if not rows:
+            return None
+        if not holder.opted_in:
+            event("reminder run: a member opted out has dates to be told")
+            return None
+        if holder.last_reminded_on is not None:
+            elapsed = (today - holder.last_reminded_on).days
+            if elapsed < self.rules.reminders.min_days_between and not (
+                last_chance and elapsed >= windows[-1]
+            ):
+                event("reminder run: a member's dates wait for the spacing")
+                return None
+        event(f"reminder run: an email{' with a last-chance date' if last_chance else ''}")
+        return ReminderEmail(today, rows, max(holder.balance - due, 0))
+
+    @rule(data=st.data(), again=st.booleans())
+    def reminder_run(self, data: st.DataObject, again: bool) -> None:
+        """When the reminder run goes at a later instant, Then exactly the members the rule names
+        get one email each, with the rows and balance it says (and a second run at that instant
+        sends nothing); over the whole history, no member is told twice of one (expiry date,
+        window), a member opted out gets nothing, and reminders keep their spacing."""
+        lots = self.all_lots()
+        as_of = self.later(data, lots, aim="before an expiry")
+        planned = {
+            holder.member_id: self.planned_reminder(holder, lots[holder.member_id], as_of)
+            for holder in self.holders
+        }
+        seen = {holder.member_id: len(reminders_to(self.address(holder))) for holder in self.holders}
+
+        record = self.run(RunKind.REMINDERS, as_of)
+        if again:
+            self.run(RunKind.REMINDERS, as_of)
+
+        windows = self.rules.reminders.days_before
+        for holder in self.holders:
+            new = reminders_to(self.address(holder))[seen[holder.member_id] :]
+            if not holder.opted_in:
+                assert new == [], "a member opted out got a reminder"
+            expected = planned[holder.member_id]
+            assert new == ([expected] if expected else []), (new, expected)
+            if expected is None:
+                continue
+            holder.reminders.append(expected)
+            holder.reminded |= {
+                (day, window)
+                for day in expected.rows
+                for window in windows
+                if (day - expected.sent_on).days <= window
+            }
+            holder.last_reminded_on = expected.sent_on
+            self.check_reminder_history(holder)
+        assert record.counts.get("emailsSent", 0) == sum(1 for plan in planned.values() if plan), record
+
+    def check_reminder_history(self, holder: Holder) -> None:
+        """From the emails alone: each row is told in the narrowest window holding its date on the
+        email's day, never twice in one window; two emails are `minDaysBetween` local days apart,
+        or at least the last-chance window apart when the later one tells a date in it."""
+        windows, spacing = self.rules.reminders.days_before, self.rules.reminders.min_days_between
+        told: set[tuple[date, int]] = set()
+        previous: date | None = None
+        for mail in holder.reminders:
+            keys = set()
+            for day in mail.rows:
+                holding = [window for window in windows if 0 <= (day - mail.sent_on).days <= window]
+                assert holding, f"{day} is in no window on {mail.sent_on}"
+                keys.add((day, holding[-1]))
+            assert told.isdisjoint(keys), f"told twice: {told & keys}"
+            told |= keys
+            if previous is not None:
+                elapsed = (mail.sent_on - previous).days
+                if elapsed < spacing:
+                    assert elapsed >= windows[-1], f"emails {elapsed} days apart"
+                    assert any(window == windows[-1] for _, window in keys), f"emails {elapsed} days apart"
+            previous = mail.sent_on
+
+    @staticmethod
+    def address(holder: Holder) -> str:
+        return f"{holder.member_id}@example.com"
+
     # ---- what must hold after every step
 
     def ledger(self, holder: Holder) -> list[dict[str, Any]]:
@@ -403,7 +718,7 @@ class ProgramModel(RuleBasedStateMachine):
 
     @invariant()
     def every_member_agrees_with_the_model_and_points_are_conserved(self) -> None:
-        credited = spent = owed_added = owed_settled = 0
+        credited = spent = expired = owed_added = owed_settled = 0
         by_purchase: Counter[str] = Counter()
         for holder in self.holders:
             balance = self.api.balance(holder.member_id)
@@ -421,23 +736,61 @@ class ProgramModel(RuleBasedStateMachine):
                 details = entry.get("details") or {}
                 if entry["type"] in CREDITS:
                     credited += entry["points"]
+                elif entry["type"] == "expiry":
+                    expired -= entry["points"]
                 else:
                     spent -= entry["points"]
                 owed_added += int(details.get("owedAdded", 0))
                 owed_settled += int(details.get("owedSettled", 0))
                 if entry["type"] in ("earn", "claim-credit"):
                     by_purchase[details["transactionId"]] += 1
-        assert credited - spent == sum(holder.balance for holder in self.holders)
+        assert expired == sum(holder.expired for holder in self.holders)
+        assert credited - spent - expired == sum(holder.balance for holder in self.holders)
         assert owed_added - owed_settled == sum(holder.owed for holder in self.holders)
         assert all(count == 1 for count in by_purchase.values()), "a purchase was credited twice"
 
 
-def test_movements_between_members_conserve_points_and_credit_each_purchase_once(api: Api) -> None:
-    """Given three members, When random earns, redemptions, transfers, returns, claims and
-    decisions reach the API, Then after every step each member agrees with the model, points
-    are conserved, every 201 is in the ledger once and no purchase is credited twice."""
+def empty(table: Any) -> None:
+    """Delete every item of the test's own table."""
+    scan: dict[str, Any] = {"ProjectionExpression": "pk, sk"}
+    with table.batch_writer() as batch:
+        while True:
+            page = table.scan(**scan)
+            for item in page["Items"]:
+                batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+            if "LastEvaluatedKey" not in page:
+                return
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture
+def run_environment(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The runs' configuration on the test's own table, and SES under moto with the email
+    configuration the reminders need. Four shards of the due-date index, as in `test_runs.py`:
+    every run pages each of them, and 64 would make the runs most of the test's time."""
+    monkeypatch.setenv("EXPIRY_SHARDS", str(SHARDS))
+    loyalty_settings.cache_clear()
+    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
+    monkeypatch.setenv("PROGRAM_NAME", "Club Modèle")
+    monkeypatch.setenv("LINKS_BASE_URL", "https://loyalty.example.com/account")
+    monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
+    forget_email_configuration()
+    with mock_aws():
+        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+        yield
+    forget_email_configuration()
+
+
+def test_movements_and_runs_conserve_points_expire_each_lot_once_and_remind_by_the_rule(
+    api: Api, own_table: Any, run_environment: None
+) -> None:
+    """Given three members, When random earns, redemptions, transfers, returns, claims,
+    decisions and profile changes reach the API, and expiry and reminder runs go at instants
+    moving forward, Then after every step each member agrees with the model, points are
+    conserved (expired ones included), every 201 is in the ledger once, no purchase is credited
+    twice, each run expires exactly the points due and reminds exactly whom the rule says."""
     run_state_machine_as_test(
-        lambda: ProgramModel(api),
+        lambda: ProgramModel(api, own_table),
         settings=settings(
             max_examples=12,
             stateful_step_count=30,
