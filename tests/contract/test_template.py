@@ -6,6 +6,7 @@ The template is read with PyYAML as CloudFormation would read it: the short intr
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Callable
@@ -118,6 +119,43 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "table_actions": {"GetItem", "UpdateItem"},
         "reads_rules": False,
     },
+    "ExpiryFunction": {
+        "dir": "expiry",
+        "routes": set(),  # an EventBridge Scheduler schedule
+        "table_actions": {"PutItem", "UpdateItem"},  # the run's record
+        "index_actions": {"ByNextExpiry": {"Query"}},
+        "reads_rules": True,
+        "sends_to": "ExpiryQueue",
+    },
+    "ExpiryWorkerFunction": {
+        "dir": "expiry",
+        "handler": "worker.lambda_handler",
+        "routes": set(),  # SQS: ExpiryQueue
+        "table_actions": {"Query", "PutItem", "UpdateItem", "DeleteItem"},
+        "reads_rules": True,
+    },
+    "ReminderFunction": {
+        "dir": "reminders",
+        "routes": set(),
+        "table_actions": {"PutItem", "UpdateItem"},
+        "index_actions": {"ByNextExpiry": {"Query"}},
+        "reads_rules": True,
+        "sends_to": "ReminderQueue",
+    },
+    "ReminderWorkerFunction": {
+        "dir": "reminders",
+        "handler": "worker.lambda_handler",
+        "routes": set(),  # SQS: ReminderQueue
+        "table_actions": {"BatchGetItem", "Query", "UpdateItem"},
+        "reads_rules": True,
+        "sends_email": True,
+    },
+    "EmailEventsFunction": {
+        "dir": "email_events",
+        "routes": set(),  # an EventBridge rule: SES bounces and complaints
+        "table_actions": {"BatchGetItem", "UpdateItem"},  # the profile and reminder state; the mark
+        "reads_rules": False,
+    },
 }
 PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),
@@ -182,6 +220,10 @@ def _is_dynamodb(statement: dict[str, Any]) -> bool:
 
 def _is_ses(statement: dict[str, Any]) -> bool:
     return any(a.startswith("ses:") for a in _actions(statement))
+
+
+def _is_sqs(statement: dict[str, Any]) -> bool:
+    return any(a.startswith("sqs:") for a in _actions(statement))
 
 
 def _index_of(resource: Any) -> str | None:
@@ -307,11 +349,13 @@ def test_each_function_code_folder_exists_with_an_app_module(resources: dict[str
     """Given a function, when its CodeUri is resolved, then the folder holds app.py with lambda_handler."""
     properties = resources[name]["Properties"]
     assert properties["CodeUri"].rstrip("/") == f"functions/{FUNCTIONS[name]['dir']}"
-    assert properties["Handler"] == "app.lambda_handler"
-    app = ROOT / properties["CodeUri"] / "app.py"
+    handler = FUNCTIONS[name].get("handler", "app.lambda_handler")
+    assert properties["Handler"] == handler
+    module, _, function = handler.partition(".")
+    app = ROOT / properties["CodeUri"] / f"{module}.py"
     assert app.is_file(), f"{app.relative_to(ROOT)} is missing"
-    assert re.search(r"^def lambda_handler\(", app.read_text(encoding="utf-8"), re.MULTILINE), (
-        f"{app.relative_to(ROOT)} defines no lambda_handler"
+    assert re.search(rf"^def {function}\(", app.read_text(encoding="utf-8"), re.MULTILINE), (
+        f"{app.relative_to(ROOT)} defines no {function}"
     )
 
 
@@ -339,7 +383,11 @@ def test_each_function_may_perform_exactly_its_table_actions_on_the_table_only(
 def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_and_only_when_set(
     resources: dict[str, Any], name: str
 ) -> None:
-    others = [(c, s) for c, s in _statements(resources[name]) if not _is_dynamodb(s) and not _is_ses(s)]
+    others = [
+        (c, s)
+        for c, s in _statements(resources[name])
+        if not _is_dynamodb(s) and not _is_ses(s) and not _is_sqs(s)
+    ]
     if not FUNCTIONS[name]["reads_rules"]:
         assert others == []
         return
@@ -352,52 +400,106 @@ def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_an
     }
 
 
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_only_the_runs_starts_may_enqueue_and_each_on_its_own_queue(
+    resources: dict[str, Any], name: str
+) -> None:
+    """Given a function, then it may send SQS messages only if it starts a run, to that run's queue
+    only (the workers' receive rights come from their SQS event, added by SAM)."""
+    sqs = [s for _, s in _statements(resources[name]) if _is_sqs(s)]
+    queue = FUNCTIONS[name].get("sends_to")
+    if queue is None:
+        assert sqs == []
+        return
+    (statement,) = sqs
+    assert statement["Effect"] == "Allow"
+    assert _actions(statement) == {"sqs:SendMessage"}
+    assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
 SES_CONFIGURATION_SET = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/"
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-@pytest.mark.parametrize("conditions", [set(), {"HasEmailConfigurationSet"}], ids=["no-set", "set"])
 def test_only_the_functions_that_email_may_send_and_only_from_the_sender_identity(
-    resources: dict[str, Any], name: str, conditions: set[str]
+    resources: dict[str, Any], name: str
 ) -> None:
     """Given a function, then it may send email only if its job does, from the sender's identity
-    (the address, or its domain when that is what SES verified), with the configuration set only
-    when one is configured."""
+    (the address, or its domain when that is what SES verified), with the stack's configuration
+    set only."""
     ses = [s for c, s in _statements(resources[name]) if _is_ses(s)]
     if not FUNCTIONS[name].get("sends_email"):
         assert ses == []
         return
-    (statement,) = (_with_conditions(s, conditions) for s in ses)
+    conditions = [c for c, s in _statements(resources[name]) if _is_ses(s)]
+    assert conditions == [None], "sending is not conditional"
+    (statement,) = ses
     assert statement["Effect"] == "Allow"
     assert _actions(statement) == {"ses:SendEmail", "ses:SendRawEmail"}
     sender_domain = {"SenderDomain": {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "SenderAddress"}]}]}}
-    expected = [
+    assert statement["Resource"] == [
         {"Fn::Sub": SES_IDENTITY + "${SenderAddress}"},
         {"Fn::Sub": [SES_IDENTITY + "${SenderDomain}", sender_domain]},
+        {"Fn::Sub": SES_CONFIGURATION_SET + "${EmailConfigurationSet}"},
     ]
-    if conditions:
-        expected.append({"Fn::Sub": SES_CONFIGURATION_SET + "${EmailConfigurationSet}"})
-    assert statement["Resource"] == expected
 
 
 def test_the_functions_get_the_email_settings_from_parameters(template: dict[str, Any]) -> None:
     """Given the template, then the email module's variables (loyalty/notify/config.py) come from
-    parameters, the configuration set only when one is given."""
+    parameters, and the configuration set is the stack's own (no parameter names another)."""
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["SENDER_ADDRESS"] == {"Ref": "SenderAddress"}
     assert variables["PROGRAM_NAME"] == {"Ref": "ProgramName"}
     assert variables["LINKS_BASE_URL"] == {"Ref": "LinksBaseUrl"}
-    assert variables["SES_CONFIGURATION_SET"] == {
-        "Fn::If": ["HasEmailConfigurationSet", {"Ref": "EmailConfigurationSet"}, NO_VALUE]
-    }
-    assert _is_set_when_not_empty(template, "HasEmailConfigurationSet", "EmailConfigurationSet")
+    assert variables["SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    assert template["Resources"]["EmailConfigurationSet"]["Type"] == "AWS::SES::ConfigurationSet"
+    assert "EmailConfigurationSet" not in template["Parameters"]
+    assert "HasEmailConfigurationSet" not in template["Conditions"]
     sender = template["Parameters"]["SenderAddress"]
     assert re.fullmatch(sender["AllowedPattern"], sender["Default"])
     assert not re.fullmatch(sender["AllowedPattern"], "no-reply@example.com\nBcc: x@example.com")
     links = template["Parameters"]["LinksBaseUrl"]
     assert re.fullmatch(links["AllowedPattern"], links["Default"])
     assert not re.fullmatch(links["AllowedPattern"], "https://example.com/?next=evil")
+
+
+def test_ses_publishes_the_bounces_and_complaints_of_the_stacks_set_to_the_default_event_bus(
+    resources: dict[str, Any],
+) -> None:
+    """Given the configuration set every email is sent with, then one event destination publishes
+    its bounces and complaints, and nothing else, to the default EventBridge bus (SES's only one)."""
+    (destination,) = _of_type(resources, "AWS::SES::ConfigurationSetEventDestination").values()
+    properties = destination["Properties"]
+    assert properties["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    events = properties["EventDestination"]
+    assert events["Enabled"] is True
+    assert sorted(events["MatchingEventTypes"]) == ["BOUNCE", "COMPLAINT"]
+    assert set(events) == {"Name", "Enabled", "MatchingEventTypes", "EventBridgeDestination"}
+    assert events["EventBridgeDestination"] == {
+        "EventBusArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+        }
+    }
+    assert "Name" not in (resources["EmailConfigurationSet"].get("Properties") or {}), (
+        "a generated name: two stacks of one account never share a configuration set"
+    )
+
+
+def test_the_email_events_function_gets_exactly_the_stacks_bounces_and_complaints(
+    resources: dict[str, Any],
+) -> None:
+    """Given EmailEventsFunction, then its only trigger is an EventBridge rule on the default bus
+    matching SES's bounce and complaint events of this stack's configuration set."""
+    events = resources["EmailEventsFunction"]["Properties"]["Events"]
+    (event,) = events.values()
+    assert event["Type"] == "EventBridgeRule"
+    assert "EventBusName" not in event["Properties"], "SES publishes to the default bus"
+    assert event["Properties"]["Pattern"] == {
+        "source": ["aws.ses"],
+        "detail-type": ["Email Bounced", "Email Complaint Received"],
+        "detail": {"mail": {"tags": {"ses:configuration-set": [{"Ref": "EmailConfigurationSet"}]}}},
+    }
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -500,7 +602,13 @@ def test_every_function_gets_the_expiry_shard_count_from_the_parameter(template:
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_each_function_run_locally_gets_the_default_shard_count(template: dict[str, Any], name: str) -> None:
     """Given the local mode's reading of the template and no value, then EXPIRY_SHARDS is the Default."""
-    values = {"LoyaltyTable": "loyalty-local", "UnsubscribeSecret": "u" * 32}  # NoEcho: no Default
+    values = {
+        "LoyaltyTable": "loyalty-local",
+        "EmailConfigurationSet": "loyalty-local-emails",
+        "UnsubscribeSecret": "u" * 32,  # NoEcho: no Default
+        "ExpiryQueue": "http://127.0.0.1/queue/expiry",
+        "ReminderQueue": "http://127.0.0.1/queue/reminders",
+    }
     environment = function_environment(template, name, values)
     assert environment["EXPIRY_SHARDS"] == str(template["Parameters"]["ExpiryShards"]["Default"])
 
@@ -656,7 +764,15 @@ def test_an_alarm_watches_the_api_5xx(resources: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["EarnFunction", "RedeemFunction", "TransferFunction", "ClaimsFunction", "MembersFunction"]
+    "name",
+    [
+        "EarnFunction",
+        "RedeemFunction",
+        "TransferFunction",
+        "ClaimsFunction",
+        "MembersFunction",
+        "EmailEventsFunction",
+    ],
 )
 def test_an_alarm_watches_the_errors_of_each_function_that_changes_state(
     resources: dict[str, Any], name: str
@@ -711,3 +827,80 @@ def test_the_layer_ships_the_runtime_dependencies_pinned_in_pyproject(resources:
     }
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert pinned == {d for d in project["dependencies"] if not d.startswith("boto3")}
+
+
+# ---------------------------------------------------------------- the daily runs
+
+RUNS = {
+    "Expiry": ("ExpiryRunSchedule", "EXPIRY_QUEUE_URL"),
+    "Reminder": ("ReminderRunSchedule", "REMINDER_QUEUE_URL"),
+}
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_each_run_starts_daily_at_a_local_time_with_the_scheduled_time_as_its_as_of(
+    resources: dict[str, Any], template: dict[str, Any], run: str
+) -> None:
+    """Given a run, then EventBridge Scheduler starts it in the program's time zone and passes the
+    scheduled instant as the event's `time` (the run's as-of: a missed day is replayed with it)."""
+    schedule_parameter, queue_variable = RUNS[run]
+    start = resources[f"{run}Function"]["Properties"]
+    (event,) = start["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    properties = event["Properties"]
+    assert properties["ScheduleExpression"] == {"Ref": schedule_parameter}
+    assert properties["ScheduleExpressionTimezone"] == {"Ref": "ProgramTimezone"}
+    assert json.loads(properties["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
+    assert re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", template["Parameters"][schedule_parameter]["Default"])
+    assert start["Environment"]["Variables"] == {queue_variable: {"Ref": f"{run}Queue"}}
+    assert start["Timeout"] == 900
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_each_runs_workers_report_partial_failures_and_are_capped(
+    resources: dict[str, Any], run: str
+) -> None:
+    """Given a run's worker, then it takes its queue's messages 10 at a time, reports the failed ones
+    only, and no more than RunWorkerConcurrency instances run at once (the live traffic's share)."""
+    worker = resources[f"{run}WorkerFunction"]["Properties"]
+    (event,) = worker["Events"].values()
+    assert event["Type"] == "SQS"
+    properties = event["Properties"]
+    assert properties["Queue"] == {"Fn::GetAtt": [f"{run}Queue", "Arn"]}
+    assert properties["BatchSize"] == 10
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "RunWorkerConcurrency"}}
+    assert "ReservedConcurrentExecutions" not in worker  # would throttle the poller, not cap it
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_what_keeps_failing_ends_in_a_dead_letter_queue_with_an_alarm(
+    resources: dict[str, Any], run: str
+) -> None:
+    """Given a run's queue, then a message is retried after six worker timeouts, moved to the
+    dead-letter queue after 5 deliveries, and the dead-letter queue's first message raises an alarm."""
+    queue = resources[f"{run}Queue"]["Properties"]
+    worker_timeout = resources[f"{run}WorkerFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [f"{run}DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert resources[f"{run}DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    alarm = resources[f"{run}DeadLetterAlarm"]["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{run}DeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for function in (f"{run}Function", f"{run}WorkerFunction"):
+        errors = resources[f"{function}ErrorsAlarm"]["Properties"]
+        assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+
+
+def test_the_reminder_worker_signs_unsubscribe_links_with_the_stacks_secret(
+    resources: dict[str, Any],
+) -> None:
+    variables = resources["ReminderWorkerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables == {"UNSUBSCRIBE_SECRET": {"Ref": "UnsubscribeSecret"}}
