@@ -93,7 +93,8 @@ def summary_lines(kind: str, record: Mapping[str, Any]) -> list[str]:
                 f"  unconfirmed (a process died between record and send): {counts['emailsUnconfirmed']:,}"
             )
     if counts.get("deferred"):
-        lines.append(f"  deferred to the message's retry (the worker's time was short): {counts['deferred']:,}")
+        deferred = counts["deferred"]
+        lines.append(f"  deferred to the message's retry (the worker's time was short): {deferred:,}")
     if counts.get("retryLater"):
         lines.append(f"  to retry later (SES throttled or unavailable): {counts['retryLater']:,}")
     return lines

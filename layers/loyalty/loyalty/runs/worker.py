@@ -25,6 +25,7 @@ from loyalty.domain.rules import ProgramRules
 from loyalty.runs.fanout import RunMessage
 from loyalty.runs.jobs import RetryLater, RunKind, process_member
 from loyalty.store import runs
+from loyalty.store.runs import Progress
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ STOP_MARGIN_MS = 15_000
 
 
 class MembersFailed(Exception):
-    """Some members of a message failed: the message is retried (the others are done)."""
+    """Some members of a message failed or were deferred: the message is retried (the others are done)."""
 
     def __init__(self, run_id: str, failed: int, total: int) -> None:
         super().__init__(f"run {run_id}: {failed} of {total} members failed, message to be retried")
@@ -47,6 +48,7 @@ def process_message(
     clock: Callable[[], datetime] = utcnow,
     totals: Counter[str] | None = None,
     time_left_ms: Callable[[], int] | None = None,
+    message_id: str | None = None,
 ) -> Counter[str]:
     """Process every member of `message`; add the figures to the run's record (and to `totals`);
     raise `MembersFailed` when one failed.
@@ -54,13 +56,13 @@ def process_message(
     `time_left_ms` (the Lambda context's remaining time): no member is started with less than
     `STOP_MARGIN_MS` left, so the function's timeout never cuts a member in the middle (for a
     reminder, between its record and its send: a lost email). The members not started are
-    counted `deferred` and the message is retried."""
+    counted `deferred` (not failures) and the message is retried. `message_id` (SQS's) makes the
+    message counted done once, however often it is delivered (`store.runs.add_progress`)."""
     counts: Counter[str] = Counter()
-    failed = 0
+    failed = deferred = 0
     for index, member_id in enumerate(message.members):
         if time_left_ms is not None and time_left_ms() < STOP_MARGIN_MS:
             deferred = len(message.members) - index
-            failed += deferred
             counts["deferred"] += deferred
             log.warning(
                 "run %s: %d members left for the message's retry (time is short)", message.run_id, deferred
@@ -75,16 +77,22 @@ def process_message(
         except Exception:
             failed += 1
             log.exception("run %s: a member failed", message.run_id)
-    runs.add_progress(
+    progress = runs.add_progress(
         message.run_id,
-        done=0 if failed else len(message.members),
+        done=0 if failed or deferred else len(message.members),
         failures=failed,
         counts=counts,
+        message_id=message_id,
+        now=clock(),
     )
+    if progress is Progress.NO_RUN:
+        log.warning("run %s has no record: its figures are not counted", message.run_id)
+    elif progress is Progress.ALREADY_COUNTED:
+        log.info("run %s: message %s was counted done before (a redelivery)", message.run_id, message_id)
     if totals is not None:
         totals.update(counts)
-    if failed:
-        raise MembersFailed(message.run_id, failed, len(message.members))
+    if failed or deferred:
+        raise MembersFailed(message.run_id, failed + deferred, len(message.members))
     return counts
 
 
@@ -115,9 +123,13 @@ def handle_batch(
             )
             raise ValueError(f"a {message.kind} message on the {kind} queue")
         time_left = getattr(context, "get_remaining_time_in_millis", None)
-        process_message(message, rules=rules, totals=totals, time_left_ms=time_left)
+        process_message(
+            message, rules=rules, totals=totals, time_left_ms=time_left, message_id=record.message_id
+        )
 
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # Every message failed (a deferral, SES throttled for all): still a partial-failure answer,
+    # not an error of the function; what keeps failing shows in the dead-letter queue's alarm.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

@@ -165,6 +165,11 @@ def run_sk() -> str:
     return RUN
 
 
+def run_message_sk(message_id: str) -> str:
+    """A run's message counted done (`RUN#<runId>`, `MSG#<SQS messageId>`): counted once."""
+    return f"MSG#{message_id}"
+
+
 # ---- the sparse index ByNextExpiry
 
 

@@ -50,6 +50,8 @@ class TableItem(Model):
         max_retry_attempts = 2
         connect_timeout_seconds = 2
         read_timeout_seconds = 5
+        # The runs' start pages 16 shards at once through this one client.
+        max_pool_connections = 20
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -334,4 +336,11 @@ class RunItem(TableItem, discriminator="run"):
     members_done = NumberAttribute(attr_name="membersDone", default=0)
     member_failures = NumberAttribute(attr_name="memberFailures", default=0)
     counts: MapAttribute[str, Any] = MapAttribute(default=dict)
+    ttl = NumberAttribute()
+
+
+class RunMessageItem(TableItem, discriminator="runMessage"):
+    """A message of a run counted done (`RUN#<runId>`, `MSG#<messageId>`): written with the
+    record's update in one transaction, so a redelivered message is never counted twice."""
+
     ttl = NumberAttribute()

@@ -5,7 +5,8 @@ each worker message adds its figures with one UpdateItem (ADD and `if_not_exists
 concurrent workers never overwrite each other). It is a progress report, not a guard: the work
 itself is exactly-once per member (expiry) and at-most-once per reminder key, whatever the record
 says. A message that fails counts its successes, and is counted done only once all its members
-succeeded (`membersDone` reaches `membersQueued` when every message got through).
+succeeded, once per SQS message (`membersDone` reaches `membersQueued` when every message got
+through, and no redelivery pushes it past).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from loyalty.store import keys
-from loyalty.store.models import RunItem, bind
+from loyalty.store.models import RunItem, RunMessageItem, bind
+from loyalty.store.transact import Transaction, TransactionCancelled, aws_error_code
 
 KEPT = timedelta(days=90)
 
@@ -80,9 +84,28 @@ def mark_fanned_out(run_id: str, now: datetime) -> None:
     _update(run_id, [RunItem.queued_at.set(now)])
 
 
-def add_progress(run_id: str, *, done: int, failures: int, counts: Mapping[str, int]) -> None:
+class Progress(StrEnum):
+    RECORDED = "recorded"
+    ALREADY_COUNTED = "already_counted"  # a redelivered message, counted when it first got through
+    NO_RUN = "no_run"  # gone after 90 days, or a message written by hand: the work is done all the same
+
+
+def add_progress(
+    run_id: str,
+    *,
+    done: int,
+    failures: int,
+    counts: Mapping[str, int],
+    message_id: str | None = None,
+    now: datetime,
+) -> Progress:
     """A worker's message: `done` members counted done (all of the message, or none when one of
-    them failed), `failures` members that raised, and the figures of the members that succeeded."""
+    them failed), `failures` members that raised, and the figures of the members that succeeded.
+
+    A message counted done with its SQS `message_id` is counted once: a marker item
+    (`MSG#<messageId>`) is written with the update in one transaction, conditioned on being new,
+    so a message redelivered after its batch died (its members find nothing left to do) adds
+    nothing. Without an id (tests, the bench), one UpdateItem."""
     actions: list[Action] = []
     if done:
         actions.append(RunItem.members_done.add(done))
@@ -92,8 +115,33 @@ def add_progress(run_id: str, *, done: int, failures: int, counts: Mapping[str, 
         if value:
             figure = RunItem.counts[name]
             actions.append(figure.set((figure | 0) + value))
-    if actions:
-        _update(run_id, actions)
+    if not actions:
+        return Progress.RECORDED
+    bind()
+    record = RunItem(keys.run_pk(run_id), keys.run_sk())
+    if done and message_id is not None:
+        marker = RunMessageItem(
+            keys.run_pk(run_id), keys.run_message_sk(message_id), ttl=int((now + KEPT).timestamp())
+        )
+        transaction = Transaction()
+        transaction.put("marker", marker, RunMessageItem.pk.does_not_exist())
+        transaction.update("record", record, actions, RunItem.pk.exists())
+        try:
+            transaction.commit()
+        except TransactionCancelled as cancelled:
+            if "marker" in cancelled.failed:
+                return Progress.ALREADY_COUNTED
+            if "record" in cancelled.failed:
+                return Progress.NO_RUN
+            raise
+        return Progress.RECORDED
+    try:
+        record.update(actions=actions, condition=RunItem.pk.exists())
+    except UpdateError as error:
+        if aws_error_code(error) == "ConditionalCheckFailedException":
+            return Progress.NO_RUN
+        raise
+    return Progress.RECORDED
 
 
 def read_run(run_id: str) -> RunRecord | None:
