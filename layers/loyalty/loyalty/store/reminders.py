@@ -173,7 +173,8 @@ def remind_member(member_id: str, as_of: datetime, *, rules: ProgramRules, now: 
     today = as_of.astimezone(tz).date()
     for _attempt in range(MAX_ATTEMPTS):
         profile, state = _read_profile_and_state(member_id)
-        unconfirmed = state.unconfirmed(now)
+        # Reported once: the run that finds it closes it (another run's close wins: not reported here).
+        unconfirmed = state.unconfirmed(now) and _close_unconfirmed(member_id, state)
         if profile is None:
             return _skipped(member_id, SkipReason.NO_MEMBER, unconfirmed)
         if not profile.email_opt_in:
@@ -424,6 +425,18 @@ def _note_failure(
     if undeliverable is not None:
         actions += _undeliverable_actions(undeliverable, code, now)
     _update(member_id, actions, _sending_is(version, sending))
+
+
+def _close_unconfirmed(member_id: str, state: ReminderState) -> bool:
+    """An earlier reminder recorded and never confirmed sent: the process died between the record
+    and the send. Forget the `sending` (its keys stay recorded: not sent again) and note it, so
+    that it is reported by one run only. False when another write got there first."""
+    assert state.version is not None and state.sending is not None
+    actions: list[Action] = [
+        ReminderStateItem.sending.remove(),
+        ReminderStateItem.last_failure.set("unconfirmed"),
+    ]
+    return _update(member_id, actions, _sending_is(state.version, state.sending))
 
 
 def _mark_undeliverable(
