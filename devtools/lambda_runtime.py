@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -98,8 +99,11 @@ def load_handler(code_uri: str, handler: str, root: Path = REPO_ROOT) -> Handler
 class LambdaContext:
     """The context object the Python runtime passes, enough for Powertools and the handlers."""
 
-    def __init__(self, function_name: str, memory_mb: int = 1024) -> None:
+    def __init__(self, function_name: str, memory_mb: int = 1024, timeout_seconds: float = 900.0) -> None:
         self.function_name = function_name
+        # The local mode enforces no timeout; the handlers that watch the clock (the runs'
+        # workers) see the time left counted down from Lambda's longest by default.
+        self._deadline = time.monotonic() + timeout_seconds
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{_region()}:{LOCAL_ACCOUNT_ID}:function:{function_name}"
         self.memory_limit_in_mb = memory_mb
@@ -110,7 +114,7 @@ class LambdaContext:
         self.client_context = None
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
     def __repr__(self) -> str:
         return f"LambdaContext({self.function_name!r}, request {self.aws_request_id})"

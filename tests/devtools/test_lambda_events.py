@@ -109,7 +109,7 @@ def test_given_a_context_when_asked_then_it_answers_like_the_lambda_runtime() ->
     assert first.aws_request_id != second.aws_request_id
     assert first.log_group_name == "/aws/lambda/EarnFunction"
     assert first.log_stream_name
-    assert first.get_remaining_time_in_millis() == 10_000
+    assert 890_000 < first.get_remaining_time_in_millis() <= 900_000  # Lambda's longest, counting down
 
 
 def test_given_a_function_folder_when_loading_its_handler_then_it_runs_without_touching_sys_path(

@@ -56,6 +56,14 @@ SES_FEEDBACK = {
     "email_events/ses-complaint.json": "complaint:abuse",
 }
 
+# The daily runs' schedules and worker batches: test_run_sample_events.py drives them.
+RUN_SAMPLES = {
+    "expiry/schedule.json",
+    "expiry/worker-batch.json",
+    "reminders/schedule.json",
+    "reminders/worker-batch.json",
+}
+
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0).isoformat()
 # A claim is for a purchase the partner did not report within 2 days (the default claim window).
@@ -84,7 +92,7 @@ def _signed_for_this_run(event: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_sample_event_is_used_by_the_scenario() -> None:
     on_disk = {path.relative_to(ROOT / "events").as_posix() for path in (ROOT / "events").rglob("*.json")}
-    assert on_disk == {name for name, _ in SCENARIO} | set(SES_FEEDBACK)
+    assert on_disk == {name for name, _ in SCENARIO} | set(SES_FEEDBACK) | RUN_SAMPLES
 
 
 def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[str, Any]) -> None:
