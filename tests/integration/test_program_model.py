@@ -80,6 +80,9 @@ CREDITS = {"earn", "claim-credit", "transfer-in"}
 SENDER = "no-reply@program-model.example.com"
 REMINDER_SUBJECT = "Some of your points will expire soon"  # the English reminder's fixed subject
 MINUTES_A_DAY = 24 * 60
+# How long before a lot's expiry a run may go (plus up to a day): about the edges of the default
+# windows (30 and 7 days); 31 first, so that the daily runs that follow cross both.
+BEFORE_EXPIRY_DAYS = [31, 30, 24, 14, 8, 7, 6, 1, 0]
 SHARDS = 4  # of the due-date index (EXPIRY_SHARDS)
 MEMBERS_PER_MESSAGE = 2  # so that a run's three members come in more than one message
 
@@ -168,19 +171,22 @@ def english_date(text: str) -> date:
     return datetime.strptime(text, "%d %B %Y").date()
 
 
-def reminders_to(address: str) -> list[ReminderEmail]:
-    """Every reminder SES (moto) accepted for `address`, oldest first, read from its text part."""
-    found = []
+def reminders_sent() -> dict[str, list[ReminderEmail]]:
+    """Every reminder SES (moto) accepted, by address, oldest first, read from its text part."""
+    found: dict[str, list[ReminderEmail]] = {}
     for sent in sent_emails():
-        if sent["subject"] != REMINDER_SUBJECT or not any(address in to for to in sent["to"]):
+        if sent["subject"] != REMINDER_SUBJECT:
             continue
         parsed = email.message_from_string(sent["raw"], policy=email.policy.default)
         assert str(parsed["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
         text = str(sent["text"]).replace("\r\n", "\n")  # as sent: CRLF line ends
         rows = {english_date(day): int(points.replace(",", "")) for day, points in ROW.findall(text)}
-        [(day, balance)] = BALANCE.findall(text)
-        assert rows, text
-        found.append(ReminderEmail(english_date(day), rows, int(balance.replace(",", ""))))
+        balances = BALANCE.findall(text)
+        assert rows and len(balances) == 1, text
+        [(day, balance)] = balances
+        mail = ReminderEmail(english_date(day), rows, int(balance.replace(",", "")))
+        for address in sent["to"]:
+            found.setdefault(address, []).append(mail)
     return found
 
 
@@ -236,18 +242,21 @@ class ProgramModel(RuleBasedStateMachine):
     @initialize(
         cents=st.lists(st.integers(200, 40_000), min_size=MEMBERS, max_size=MEMBERS),
         days_ago=st.lists(st.integers(0, 300), min_size=MEMBERS, max_size=MEMBERS),
-        opted_in=st.lists(st.booleans(), min_size=MEMBERS, max_size=MEMBERS),
+        opted_out=st.lists(st.booleans(), min_size=MEMBERS, max_size=MEMBERS),
     )
-    def everyone_shops(self, cents: list[int], days_ago: list[int], opted_in: list[bool]) -> None:
-        """Given three members with a purchase credited each, some of them wanting reminders."""
+    def everyone_shops(self, cents: list[int], days_ago: list[int], opted_out: list[bool]) -> None:
+        """Given three members with a purchase credited each, most of them wanting reminders."""
         for member, amount in enumerate(cents):
             self.earn(member, amount, days_ago[member])
-            if opted_in[member]:
+            if not opted_out[member]:
                 self.change_opt_in(member, True)
 
-    @rule(member=st.integers(0, MEMBERS - 1), opted_in=st.booleans())
-    def change_opt_in(self, member: int, opted_in: bool) -> None:
+    @rule(member=st.integers(0, MEMBERS - 1), opted_out=st.booleans())
+    def opt_in_or_out(self, member: int, opted_out: bool) -> None:
         """When a member's profile is updated with or without `emailOptIn`, Then it says so."""
+        self.change_opt_in(member, not opted_out)
+
+    def change_opt_in(self, member: int, opted_in: bool) -> None:
         holder = self.holders[member]
         response = self.api.enrol(holder.member_id, emailOptIn=opted_in)
 
@@ -518,8 +527,11 @@ class ProgramModel(RuleBasedStateMachine):
             as_of = self.clock + timedelta(minutes=data.draw(st.integers(1, most * MINUTES_A_DAY), "minutes"))
         else:
             target = data.draw(st.sampled_from(ahead), "a lot's expiry")
-            before = 0 if how == "at an expiry" else data.draw(st.integers(0, 35 * MINUTES_A_DAY), "minutes")
-            as_of = max(target - timedelta(minutes=before), self.clock + timedelta(minutes=1))
+            before = timedelta(0)
+            if how == "before an expiry":  # days about the windows' edges, first the likeliest drawn
+                days = data.draw(st.sampled_from(BEFORE_EXPIRY_DAYS), "days before")
+                before = timedelta(days=days, minutes=data.draw(st.integers(0, MINUTES_A_DAY - 1), "minutes"))
+            as_of = max(target - before, self.clock + timedelta(minutes=1))
         event(f"run: {how}")
         self.clock = as_of
         return as_of
@@ -573,8 +585,8 @@ class ProgramModel(RuleBasedStateMachine):
             if not points:
                 assert new == [], new
                 continue
-            [entry] = new
-            assert (entry["type"], entry["points"]) == ("expiry", -points), entry
+            assert [(entry["type"], entry["points"]) for entry in new] == [("expiry", -points)], new
+            entry = new[0]
             holder.balance -= points
             holder.expired += points
             holder.movements.append(entry["entryId"])
@@ -634,27 +646,35 @@ class ProgramModel(RuleBasedStateMachine):
         event(f"reminder run: an email{' with a last-chance date' if last_chance else ''}")
         return ReminderEmail(today, rows, max(holder.balance - due, 0))
 
-    @rule(data=st.data(), again=st.booleans())
-    def reminder_run(self, data: st.DataObject, again: bool) -> None:
-        """When the reminder run goes at a later instant, Then exactly the members the rule names
-        get one email each, with the rows and balance it says (and a second run at that instant
-        sends nothing); over the whole history, no member is told twice of one (expiry date,
-        window), a member opted out gets nothing, and reminders keep their spacing."""
-        lots = self.all_lots()
-        as_of = self.later(data, lots, aim="before an expiry")
+    @rule(data=st.data(), days=st.sampled_from([8, 1, 3]), again=st.booleans())
+    def reminder_runs(self, data: st.DataObject, days: int, again: bool) -> None:
+        """When the daily reminder run goes on a few days in a row from a later instant, Then
+        each day exactly the members the rule names get one email each, with the rows and balance
+        it says (and a second run at the first instant sends nothing); over the whole history, no
+        member is told twice of one (expiry date, window), a member opted out gets nothing, and
+        reminders keep their spacing."""
+        lots = self.all_lots()  # reminders change no lot: one read serves every day
+        first = self.later(data, lots, aim="before an expiry")
+        for day in range(days):
+            self.clock = first + timedelta(days=day)
+            self.remind(self.clock, lots, again=again and day == 0)
+
+    def remind(self, as_of: datetime, lots: dict[str, list[dict[str, Any]]], *, again: bool) -> None:
         planned = {
             holder.member_id: self.planned_reminder(holder, lots[holder.member_id], as_of)
             for holder in self.holders
         }
-        seen = {holder.member_id: len(reminders_to(self.address(holder))) for holder in self.holders}
+        seen = reminders_sent()
 
         record = self.run(RunKind.REMINDERS, as_of)
         if again:
             self.run(RunKind.REMINDERS, as_of)
 
         windows = self.rules.reminders.days_before
+        sent = reminders_sent()
         for holder in self.holders:
-            new = reminders_to(self.address(holder))[seen[holder.member_id] :]
+            address = self.address(holder)
+            new = sent.get(address, [])[len(seen.get(address, [])) :]
             if not holder.opted_in:
                 assert new == [], "a member opted out got a reminder"
             expected = planned[holder.member_id]
