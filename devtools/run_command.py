@@ -111,16 +111,22 @@ def follow(
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Poll the run's record until it is complete (or stalls), drawing the bar on `out`."""
-    last_done, last_change = -1, clock()
+    last_done, last_change = (-1, -1), clock()
     interactive = out.isatty()
     while True:
         status, record = _request(base, "GET", f"/_local/runs/{quote(run_id, safe='')}")
         if status != 200:
             raise LocalAppUnreachable(f"GET /_local/runs/{run_id} answered {status}: {record}")
         done, total = int(record["members_done"]), int(record["members_queued"])
-        if done != last_done:
-            last_done, last_change = done, clock()
-            line = progress_bar(done, total)
+        paged = int(record.get("shards_queued", 0))
+        if (done, paged) != last_done:
+            last_done, last_change = (done, paged), clock()
+            shards = int(record.get("shards", 0))
+            line = (
+                progress_bar(done, total)
+                if paged >= shards
+                else f"paging shards {paged}/{shards}: {total:,} members enqueued, {done:,} done"
+            )
             out.write(f"\r{line}" if interactive else f"{line}\n")
             out.flush()
         if record.get("complete"):
@@ -168,8 +174,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
         result = started["result"]
         out.write(
             f"{arguments.kind} run {result['runId']} as of {result['asOf']}:"
-            f" {result['membersQueued']:,} members enqueued in {result['messagesQueued']:,} messages"
-            f" ({started['durationMs']} ms)\n"
+            f" {result['shards']} shards to page ({started['durationMs']} ms)\n"
         )
         if arguments.no_follow:
             return 0

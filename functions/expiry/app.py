@@ -1,4 +1,5 @@
-"""Lambda handler: the daily expiry run's start (EventBridge Scheduler; as-of = the event's `time`)."""
+"""Lambda handler: the daily expiry run's start (EventBridge Scheduler; as-of = the event's `time`)
+and the paging of its shards (SQS: one shard task at a time)."""
 
 from loyalty.http.telemetry import logger
 from loyalty.runs.handlers import start
@@ -7,6 +8,7 @@ from loyalty.runs.jobs import RunKind
 
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict, context: object) -> dict:
-    summary = start(RunKind.EXPIRY, event)
-    logger.info("expiry run fanned out", extra=summary)
+    summary = start(RunKind.EXPIRY, event, context)
+    if "runId" in summary:
+        logger.info("expiry run started", extra=summary)
     return summary

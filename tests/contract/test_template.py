@@ -125,7 +125,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "table_actions": {"PutItem", "UpdateItem"},  # the run's record
         "index_actions": {"ByNextExpiry": {"Query"}},
         "reads_rules": True,
-        "sends_to": "ExpiryQueue",
+        "sends_to": ["ExpiryShardQueue", "ExpiryQueue"],
     },
     "ExpiryWorkerFunction": {
         "dir": "expiry",
@@ -140,13 +140,13 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "table_actions": {"PutItem", "UpdateItem"},
         "index_actions": {"ByNextExpiry": {"Query"}},
         "reads_rules": True,
-        "sends_to": "ReminderQueue",
+        "sends_to": ["ReminderShardQueue", "ReminderQueue"],
     },
     "ReminderWorkerFunction": {
         "dir": "reminders",
         "handler": "worker.lambda_handler",
         "routes": set(),  # SQS: ReminderQueue
-        "table_actions": {"BatchGetItem", "Query", "UpdateItem"},
+        "table_actions": {"BatchGetItem", "Query", "PutItem", "UpdateItem"},
         "reads_rules": True,
         "sends_email": True,
     },
@@ -404,8 +404,8 @@ def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_an
 def test_only_the_runs_starts_may_enqueue_and_each_on_its_own_queue(
     resources: dict[str, Any], name: str
 ) -> None:
-    """Given a function, then it may send SQS messages only if it starts a run, to that run's queue
-    only (the workers' receive rights come from their SQS event, added by SAM)."""
+    """Given a function, then it may send SQS messages only if it starts a run, to that run's shard
+    queue and workers' queue only (receive rights come from the SQS events, added by SAM)."""
     sqs = [s for _, s in _statements(resources[name]) if _is_sqs(s)]
     queue = FUNCTIONS[name].get("sends_to")
     if queue is None:
@@ -414,7 +414,7 @@ def test_only_the_runs_starts_may_enqueue_and_each_on_its_own_queue(
     (statement,) = sqs
     assert statement["Effect"] == "Allow"
     assert _actions(statement) == {"sqs:SendMessage"}
-    assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert statement["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in queue]
 
 
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
@@ -608,6 +608,8 @@ def test_each_function_run_locally_gets_the_default_shard_count(template: dict[s
         "UnsubscribeSecret": "u" * 32,  # NoEcho: no Default
         "ExpiryQueue": "http://127.0.0.1/queue/expiry",
         "ReminderQueue": "http://127.0.0.1/queue/reminders",
+        "ExpiryShardQueue": "http://127.0.0.1/queue/expiry-shards",
+        "ReminderShardQueue": "http://127.0.0.1/queue/reminder-shards",
     }
     environment = function_environment(template, name, values)
     assert environment["EXPIRY_SHARDS"] == str(template["Parameters"]["ExpiryShards"]["Default"])
@@ -845,14 +847,29 @@ def test_each_run_starts_daily_at_a_local_time_with_the_scheduled_time_as_its_as
     scheduled instant as the event's `time` (the run's as-of: a missed day is replayed with it)."""
     schedule_parameter, queue_variable = RUNS[run]
     start = resources[f"{run}Function"]["Properties"]
-    (event,) = start["Events"].values()
+    event = start["Events"]["Daily"]
     assert event["Type"] == "ScheduleV2"
     properties = event["Properties"]
     assert properties["ScheduleExpression"] == {"Ref": schedule_parameter}
     assert properties["ScheduleExpressionTimezone"] == {"Ref": "ProgramTimezone"}
     assert json.loads(properties["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
     assert re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", template["Parameters"][schedule_parameter]["Default"])
-    assert start["Environment"]["Variables"] == {queue_variable: {"Ref": f"{run}Queue"}}
+    shard_variable = queue_variable.replace("_QUEUE_URL", "_SHARD_QUEUE_URL")
+    assert start["Environment"]["Variables"] == {
+        shard_variable: {"Ref": f"{run}ShardQueue"},
+        queue_variable: {"Ref": f"{run}Queue"},
+    }
+    # and it pages the shards itself, one task an invocation, from its shard queue
+    shards = start["Events"]["Shards"]
+    assert shards["Type"] == "SQS"
+    assert shards["Properties"]["Queue"] == {"Fn::GetAtt": [f"{run}ShardQueue", "Arn"]}
+    assert shards["Properties"]["BatchSize"] == 1
+    assert shards["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    shard_queue = resources[f"{run}ShardQueue"]["Properties"]
+    assert shard_queue["VisibilityTimeout"] >= 6 * start["Timeout"]
+    assert shard_queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": [f"{run}DeadLetterQueue", "Arn"]
+    }
     assert start["Timeout"] == 900
 
 

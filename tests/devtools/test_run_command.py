@@ -64,7 +64,9 @@ def test_the_summary_names_the_expiry_figures_and_the_emails_by_outcome() -> Non
 def test_following_a_run_that_stops_progressing_says_so_instead_of_waiting_forever(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    records = iter([{"members_done": 1, "members_queued": 3, "complete": False}] * 10)
+    records = iter(
+        [{"members_done": 1, "members_queued": 3, "shards": 4, "shards_queued": 4, "complete": False}] * 10
+    )
     monkeypatch.setattr("devtools.run_command._request", lambda base, method, path: (200, next(records)))
     ticks = iter(range(0, 1000, 30))
     out = io.StringIO()

@@ -54,11 +54,13 @@ def aws(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
         boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
         sqs = boto3.client("sqs")
         queues = {
-            kind: sqs.create_queue(QueueName=f"samples-{kind}")["QueueUrl"]
-            for kind in ("expiry", "reminders")
+            name: sqs.create_queue(QueueName=f"samples-{name}")["QueueUrl"]
+            for name in ("expiry", "reminders", "expiry-shards", "reminders-shards")
         }
         monkeypatch.setenv("EXPIRY_QUEUE_URL", queues["expiry"])
         monkeypatch.setenv("REMINDER_QUEUE_URL", queues["reminders"])
+        monkeypatch.setenv("EXPIRY_SHARD_QUEUE_URL", queues["expiry-shards"])
+        monkeypatch.setenv("REMINDER_SHARD_QUEUE_URL", queues["reminders-shards"])
         yield queues
     forget_email_configuration()
 
@@ -75,6 +77,23 @@ def sample_members(aws: dict[str, str]) -> None:
         members.enrol_or_update(member_id, profile, actor=PARTNER, now=bought)
         purchase = Purchase(amount=Decimal(amount), currency="EUR", occurred_at=bought, channel="store")
         points.earn(member_id, f"{member_id}-tx", purchase, actor=PARTNER, rules=default_rules(), now=bought)
+
+
+def page_every_shard(function: str, shard_queue_url: str) -> int:
+    """Feed the scheduled function its shard tasks, one an invocation, as its SQS event would."""
+    sqs = boto3.client("sqs")
+    paged = 0
+    while messages := sqs.receive_message(QueueUrl=shard_queue_url, MaxNumberOfMessages=1).get("Messages"):
+        record = {
+            "messageId": messages[0]["MessageId"],
+            "body": messages[0]["Body"],
+            "eventSource": "aws:sqs",
+        }
+        record.update(receiptHandle=messages[0]["ReceiptHandle"], attributes={}, messageAttributes={})
+        assert invoke(function, "app.lambda_handler", {"Records": [record]}) == {"batchItemFailures": []}
+        sqs.delete_message(QueueUrl=shard_queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        paged += 1
+    return paged
 
 
 def queued(queue_url: str) -> list[dict[str, Any]]:
@@ -102,12 +121,13 @@ def test_the_reminder_samples_list_alice_alone_and_email_her_once(
 ) -> None:
     started = invoke("functions/reminders", "app.lambda_handler", sample("reminders/schedule.json"))
 
-    # 5 June 2027, 10:00 in Paris: Alice's 20 June is within 30 days, Bob's January 2028 is not.
-    assert (started["kind"], started["asOf"], started["membersQueued"]) == (
+    assert (started["kind"], started["asOf"], started["shards"]) == (
         "reminders",
         "2027-06-05T08:00:00.000Z",
-        1,
+        64,
     )
+    assert page_every_shard("functions/reminders", aws["reminders-shards"]) == 64
+    # 5 June 2027, 10:00 in Paris: Alice's 20 June is within 30 days, Bob's January 2028 is not.
     [message] = queued(aws["reminders"])
     assert message["members"] == ["sample-run-alice"]
 
@@ -127,11 +147,8 @@ def test_the_expiry_samples_list_both_members_and_expire_everything_once(
 ) -> None:
     started = invoke("functions/expiry", "app.lambda_handler", sample("expiry/schedule.json"))
 
-    assert (started["kind"], started["asOf"], started["membersQueued"]) == (
-        "expiry",
-        "2028-11-30T23:05:00.000Z",
-        2,
-    )
+    assert (started["kind"], started["asOf"], started["shards"]) == ("expiry", "2028-11-30T23:05:00.000Z", 64)
+    assert page_every_shard("functions/expiry", aws["expiry-shards"]) == 64
     assert sorted(m for message in queued(aws["expiry"]) for m in message["members"]) == [
         "sample-run-alice",
         "sample-run-bob",
@@ -143,3 +160,15 @@ def test_the_expiry_samples_list_both_members_and_expire_everything_once(
 
         assert answer == {"batchItemFailures": []}
         assert (balance("sample-run-alice"), balance("sample-run-bob")) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["expiry", "reminders"])
+def test_the_shard_task_samples_page_their_shard_even_without_a_run_record(
+    aws: dict[str, str], sample_members: None, kind: str
+) -> None:
+    """`sam local invoke -e events/<run>/shard-task.json`: shard 0 of a run the table does not know
+    is paged onto the workers' queue all the same; only the counting is skipped."""
+    answer = invoke(f"functions/{kind}", "app.lambda_handler", sample(f"{kind}/shard-task.json"))
+
+    assert answer == {"batchItemFailures": []}
+    assert all(message["run"] == "run_SAMPLE" for message in queued(aws[kind]))

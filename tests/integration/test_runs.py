@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from time import monotonic
+from time import monotonic, sleep
 from typing import Any
 
 import boto3
@@ -232,17 +232,37 @@ class EventSourceMapping:
             self.client.send_message(QueueUrl=self.queue.url, MessageBody=body)
 
 
+@dataclass
+class ShardMapping(EventSourceMapping):
+    """The scheduled function's own SQS event: the run's shard tasks, one an invocation."""
+
+    def context(self) -> WorkerContext:
+        return WorkerContext(f"{self.kind}-start", 900_000)
+
+    def worker(self) -> Callable[[dict[str, Any], Any], Any]:
+        return load_handler(FUNCTIONS[self.kind], "app.lambda_handler", root=ROOT)
+
+
 class Runs:
     """The two scheduled functions and their workers, against this test's table and queues."""
 
-    def __init__(self, queues: dict[RunKind, Queue]) -> None:
+    def __init__(self, queues: dict[RunKind, Queue], shard_queues: dict[RunKind, Queue]) -> None:
         self.mappings = {kind: EventSourceMapping(kind, queue) for kind, queue in queues.items()}
+        self.shards = {kind: ShardMapping(kind, queue) for kind, queue in shard_queues.items()}
 
     def start(self, kind: RunKind, at: datetime) -> dict[str, Any]:
-        """Invoke the schedule's function at `at`: the run's summary (runId, membersQueued, …)."""
+        """Invoke the schedule's function at `at`, then feed it its shard tasks until every shard is
+        paged (as Lambda's event source mapping would): the run's summary, with the members and
+        messages its shards enqueued (runId, membersQueued, messagesQueued, …)."""
         start = load_handler(FUNCTIONS[kind], "app.lambda_handler", root=ROOT)
         summary: dict[str, Any] = start(schedule_event(at), LambdaContext(f"{kind}-start"))
-        return summary
+        assert summary["membersQueued"] == 0 and summary["shards"] == SHARDS  # nothing paged yet
+        deadline = monotonic() + 30
+        while not (record := self.record(summary)).fanned_out:  # another thread may hold a task
+            assert monotonic() < deadline, "the shards were not all paged"
+            self.shards[kind].drain(batch_size=1)
+            sleep(0.05)
+        return {**summary, "membersQueued": record.members_queued, "messagesQueued": record.messages_queued}
 
     def drain(self, kind: RunKind, **options: Any) -> list[Invocation]:
         return self.mappings[kind].drain(**options)
@@ -298,7 +318,7 @@ def app(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runs]:
     monkeypatch.setenv("LINKS_BASE_URL", "https://loyalty.example.com/account")
     monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
     monkeypatch.delenv("SES_MAX_ATTEMPTS", raising=False)
-    monkeypatch.setattr(handlers, "start_run", partial(fanout.start_run, members_per_message=2))
+    monkeypatch.setattr(run_worker, "page_shard", partial(fanout.page_shard, members_per_message=2))
     forget_process_state()
     with mock_aws():
         boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
@@ -307,9 +327,15 @@ def app(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runs]:
             RunKind.EXPIRY: create_queue(client, "expiry"),
             RunKind.REMINDERS: create_queue(client, "reminders"),
         }
+        shard_queues = {
+            RunKind.EXPIRY: create_queue(client, "expiry-shards"),
+            RunKind.REMINDERS: create_queue(client, "reminders-shards"),
+        }
         monkeypatch.setenv("EXPIRY_QUEUE_URL", queues[RunKind.EXPIRY].url)
         monkeypatch.setenv("REMINDER_QUEUE_URL", queues[RunKind.REMINDERS].url)
-        yield Runs(queues)
+        monkeypatch.setenv("EXPIRY_SHARD_QUEUE_URL", shard_queues[RunKind.EXPIRY].url)
+        monkeypatch.setenv("REMINDER_SHARD_QUEUE_URL", shard_queues[RunKind.REMINDERS].url)
+        yield Runs(queues, shard_queues)
     forget_process_state()
 
 
@@ -691,6 +717,51 @@ def test_a_message_redelivered_after_its_batch_was_killed_is_counted_done_once(
     # Then every lot expired once, and every member is counted done once
     assert_each_expired_once(own_table, made)
     assert app.record(summary).members_done == 6
+
+
+def test_a_shard_paged_twice_enqueues_its_members_again_but_counts_them_once(
+    app: Runs, own_table: Any
+) -> None:
+    # Given a run whose every shard was paged
+    made, as_of = due_members(4)
+    summary = app.start(RunKind.EXPIRY, as_of)
+    assert summary["membersQueued"] == 4
+
+    # When each shard task is delivered again (its first invocation died after enqueuing)
+    for shard in range(SHARDS):
+        task = fanout.ShardTask(summary["runId"], RunKind.EXPIRY, as_of, shard)
+        app.shards[RunKind.EXPIRY].send_raw(task.to_json())
+    app.shards[RunKind.EXPIRY].drain(batch_size=1)
+    app.drain(RunKind.EXPIRY)
+
+    # Then the members went through the workers twice, expired once, and were counted once
+    assert_each_expired_once(own_table, made)
+    record = app.record(summary)
+    assert (record.shards_queued, record.members_queued, record.members_done) == (SHARDS, 4, 4)
+    assert record.complete
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        '{"v": 1, "run": "r", "kind": "reminders", "asOf": "2028-01-01T00:00:00Z", "shard": 0}',
+        '{"v": 1, "run": "r", "kind": "expiry", "asOf": "2028-01-01T00:00:00Z", "shard": -1}',
+        '{"v": 1, "run": "r", "kind": "expiry", "asOf": "2028-01-01T00:00:00Z", "members": ["m-1"]}',
+    ],
+    ids=["unreadable", "other-run-kind", "negative-shard", "a-members-message"],
+)
+def test_a_shard_task_that_is_not_this_functions_ends_in_the_dead_letter_queue(app: Runs, body: str) -> None:
+    mapping = app.shards[RunKind.EXPIRY]
+    mapping.send_raw(body)
+
+    invocations = mapping.drain(batch_size=1)
+
+    # every delivery answered as a partial failure (never a crash), then the dead-letter queue
+    assert len(invocations) == MAX_RECEIVE_COUNT
+    assert all(inv.failed == set(inv.bodies) and inv.response is not None for inv in invocations)
+    [dead] = mapping.dead_letters()
+    assert dead["Body"] == body and app.mappings[RunKind.EXPIRY].messages_left() == 0
 
 
 # ---- failures: partial batch, dead-letter queue

@@ -59,8 +59,10 @@ SES_FEEDBACK = {
 # The daily runs' schedules and worker batches: test_run_sample_events.py drives them.
 RUN_SAMPLES = {
     "expiry/schedule.json",
+    "expiry/shard-task.json",
     "expiry/worker-batch.json",
     "reminders/schedule.json",
+    "reminders/shard-task.json",
     "reminders/worker-batch.json",
 }
 

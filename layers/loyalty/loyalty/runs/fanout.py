@@ -1,26 +1,29 @@
 """Starting a run: page every shard of ByNextExpiry, enqueue the members in batches
 (docs/design.md, "Scheduled runs").
 
-The scheduled function calls `start_run` with the schedule event's time as the as-of instant.
-Shards are paged in parallel threads; each member id found goes into a message of up to
-`MEMBERS_PER_MESSAGE` ids, sent 10 messages per SendMessageBatch. The run's record counts what
-each shard enqueued, then is marked fanned out.
+In AWS, in two steps: the scheduled function (`begin_run`, the schedule event's time as the
+as-of) creates the run's record and enqueues one `ShardTask` per shard on the run's shard queue;
+the same function, fed by that queue one task at a time, pages its shard (`page_shard`): each
+member id found goes into a message of up to `MEMBERS_PER_MESSAGE` ids, sent 10 messages per
+SendMessageBatch to the workers' queue, and the run's record counts what the shard enqueued.
+Shards are paged in parallel invocations, each well within Lambda's 15 minutes however many
+members share a date. `start_run` does both steps in one process (tests, the bench).
 
-Nothing here changes a member: a second start (a retried schedule, a replay, two at once)
-enqueues the same members again, and the workers find them done (expiry: nothing due any more;
-reminders: the keys recorded). A start that dies halfway is simply started again.
+Nothing here changes a member: a second start (a retried schedule, a replay, two at once) or a
+shard paged twice enqueues the same members again, and the workers find them done (expiry:
+nothing due any more; reminders: the keys recorded).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from loyalty.clock import utcnow
 from loyalty.domain.rules import ProgramRules
 from loyalty.ids import new_id
 from loyalty.runs.jobs import RunKind, horizon
@@ -46,6 +49,13 @@ class RunMessage:
     kind: RunKind
     as_of: datetime
     members: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The message by its content: the same members of the same run give the same key, so a
+        message delivered twice, or enqueued twice by a shard paged twice, is counted done once."""
+        digest = hashlib.blake2b("\0".join(self.members).encode(), digest_size=16).hexdigest()
+        return f"members-{digest}"
 
     def to_json(self) -> str:
         return json.dumps(
@@ -80,6 +90,47 @@ class RunMessage:
 
 
 @dataclass(frozen=True)
+class ShardTask:
+    """One SQS message of a run's shard queue: page shard `shard` of ByNextExpiry for the run."""
+
+    run_id: str
+    kind: RunKind
+    as_of: datetime
+    shard: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": MESSAGE_VERSION,
+                "run": self.run_id,
+                "kind": str(self.kind),
+                "asOf": format_instant(self.as_of),
+                "shard": self.shard,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> ShardTask:
+        """Read a shard task; `ValueError` says what is wrong with one that is not ours."""
+        try:
+            document = json.loads(body)
+            if document.get("v") != MESSAGE_VERSION:
+                raise ValueError(f"unknown message version {document.get('v')!r}")
+            shard = document["shard"]
+            if not isinstance(shard, int) or isinstance(shard, bool) or shard < 0:
+                raise ValueError(f"shard must be a whole number, not {shard!r}")
+            return cls(
+                run_id=str(document["run"]),
+                kind=RunKind(document["kind"]),
+                as_of=_instant(document["asOf"]),
+                shard=shard,
+            )
+        except (KeyError, TypeError, AttributeError) as problem:
+            raise ValueError(f"not a shard task: {problem!r}") from None
+
+
+@dataclass(frozen=True)
 class RunStarted:
     run_id: str
     kind: RunKind
@@ -99,6 +150,50 @@ class RunStarted:
         }
 
 
+def begin_run(
+    kind: RunKind, as_of: datetime, *, shard_queue: MessageQueue, shards: int, now: datetime
+) -> RunStarted:
+    """What the scheduled function does: create the run's record and enqueue one `ShardTask` per
+    shard; the shard tasks' consumer pages each (`page_shard`), in parallel and each in a Lambda
+    invocation of its own, so a run is never bounded by one invocation's 15 minutes. The summary
+    counts no member yet: the record does, as shards are paged."""
+    run_id = new_id("run", now)
+    runs.create_run(run_id, str(kind), as_of, shards=shards, now=now)
+    tasks = [ShardTask(run_id, kind, as_of, shard).to_json() for shard in range(shards)]
+    for first in range(0, len(tasks), MAX_BATCH):
+        shard_queue.send(tasks[first : first + MAX_BATCH])
+    return RunStarted(run_id=run_id, kind=kind, as_of=as_of, members=0, messages=0, shards=shards)
+
+
+def page_shard(
+    task: ShardTask,
+    *,
+    rules: ProgramRules,
+    queue: MessageQueue,
+    now: datetime,
+    members_per_message: int = MEMBERS_PER_MESSAGE,
+) -> tuple[int, int]:
+    """Enqueue the members of one shard due by the run's horizon, `members_per_message` ids a
+    message, 10 messages a `SendMessageBatch`; then count them in the run's record, once per shard
+    (a task delivered again enqueues its members again, harmlessly, and counts nothing more).
+    Returns (members, messages) enqueued."""
+    bound = horizon(task.kind, task.as_of, rules)
+    members = messages = 0
+    batch: list[str] = []
+    for chunk in _chunks(members_due(bound, task.shard), members_per_message):
+        batch.append(RunMessage(task.run_id, task.kind, task.as_of, chunk).to_json())
+        members += len(chunk)
+        if len(batch) == MAX_BATCH:
+            queue.send(batch)
+            messages += len(batch)
+            batch = []
+    if batch:
+        queue.send(batch)
+        messages += len(batch)
+    runs.add_queued(task.run_id, task.shard, members=members, messages=messages, now=now)
+    return members, messages
+
+
 def start_run(
     kind: RunKind,
     as_of: datetime,
@@ -109,35 +204,21 @@ def start_run(
     now: datetime,
     members_per_message: int = MEMBERS_PER_MESSAGE,
     threads: int = PAGING_THREADS,
-    clock: Callable[[], datetime] = utcnow,
 ) -> RunStarted:
-    """Create the run's record, enqueue every member due by the run's horizon, shard by shard,
-    and mark the record fanned out. Raises (`QueueUnavailable`, a DynamoDB error) when a shard
-    cannot be paged or enqueued: the schedule's retry starts a new run, which is harmless."""
+    """The whole fan-out in one process (tests, the bench, the model): create the record and page
+    every shard in `threads` threads. Raises (`QueueUnavailable`, a DynamoDB error) when a shard
+    cannot be paged or enqueued; starting again is harmless. In AWS the same steps are split:
+    `begin_run` in the scheduled function, `page_shard` per shard task."""
     bind()  # one client, created before the threads share it
     run_id = new_id("run", now)
     runs.create_run(run_id, str(kind), as_of, shards=shards, now=now)
-    bound = horizon(kind, as_of, rules)
 
     def page(shard: int) -> tuple[int, int]:
-        members = messages = 0
-        batch: list[str] = []
-        for chunk in _chunks(members_due(bound, shard), members_per_message):
-            batch.append(RunMessage(run_id, kind, as_of, chunk).to_json())
-            members += len(chunk)
-            if len(batch) == MAX_BATCH:
-                queue.send(batch)
-                messages += len(batch)
-                batch = []
-        if batch:
-            queue.send(batch)
-            messages += len(batch)
-        runs.add_queued(run_id, members=members, messages=messages)
-        return members, messages
+        task = ShardTask(run_id, kind, as_of, shard)
+        return page_shard(task, rules=rules, queue=queue, now=now, members_per_message=members_per_message)
 
     with ThreadPoolExecutor(max_workers=max(1, min(threads, shards))) as pool:
         paged = list(pool.map(page, range(shards)))
-    runs.mark_fanned_out(run_id, clock())
     return RunStarted(
         run_id=run_id,
         kind=kind,

@@ -15,15 +15,16 @@ from typing import Any
 
 from loyalty.clock import utcnow
 from loyalty.domain.rules import ProgramRules, load_rules
-from loyalty.runs.fanout import start_run
+from loyalty.runs.fanout import begin_run
 from loyalty.runs.jobs import RunKind
 from loyalty.runs.queue import SqsQueue
-from loyalty.runs.worker import handle_batch
+from loyalty.runs.worker import handle_batch, handle_shard_batch
 from loyalty.settings import settings
 
 # The queue each run's start fills (template.yaml; one name per kind: the local mode runs every
 # function under one environment).
 QUEUE_URLS = {RunKind.EXPIRY: "EXPIRY_QUEUE_URL", RunKind.REMINDERS: "REMINDER_QUEUE_URL"}
+SHARD_QUEUE_URLS = {RunKind.EXPIRY: "EXPIRY_SHARD_QUEUE_URL", RunKind.REMINDERS: "REMINDER_SHARD_QUEUE_URL"}
 
 # Figures of the run's record published as business metrics (EMF) by the workers.
 METRICS = {
@@ -55,21 +56,31 @@ def as_of_of(event: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def start(kind: RunKind, event: Any) -> dict[str, object]:
-    """The scheduled function: fan the run out to its queue (`EXPIRY_QUEUE_URL`, `REMINDER_QUEUE_URL`)."""
-    variable = QUEUE_URLS[kind]
-    url = os.environ.get(variable, "")
-    if not url:
-        raise RuntimeError(f"{variable} is not set: it names the run's SQS queue (template.yaml sets it)")
-    started = start_run(
+def start(kind: RunKind, event: Any, context: Any = None) -> dict[str, Any]:
+    """The scheduled function of `kind`, fed two events:
+
+    - the schedule's (`{"time": …}`): create the run and enqueue one task per shard on the run's
+      shard queue (`EXPIRY_SHARD_QUEUE_URL`, `REMINDER_SHARD_QUEUE_URL`); the run's summary;
+    - an SQS batch of that queue's shard tasks: page each shard onto the workers' queue
+      (`EXPIRY_QUEUE_URL`, `REMINDER_QUEUE_URL`); a partial-failure answer."""
+    if isinstance(event, dict) and "Records" in event:
+        queue = SqsQueue(_queue_url(QUEUE_URLS[kind]))
+        return handle_shard_batch(event, context, kind=kind, rules=run_rules(), queue=queue, clock=utcnow)
+    started = begin_run(
         kind,
         as_of_of(event),
-        rules=run_rules(),
-        queue=SqsQueue(url),
+        shard_queue=SqsQueue(_queue_url(SHARD_QUEUE_URLS[kind])),
         shards=settings().expiry_shards,
         now=utcnow(),
     )
     return started.summary()
+
+
+def _queue_url(variable: str) -> str:
+    url = os.environ.get(variable, "")
+    if not url:
+        raise RuntimeError(f"{variable} is not set: it names an SQS queue of the run (template.yaml sets it)")
+    return url
 
 
 def work(kind: RunKind, event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from loyalty.clock import utcnow
 from loyalty.domain.rules import ProgramRules
-from loyalty.runs.fanout import RunMessage
+from loyalty.runs.fanout import RunMessage, ShardTask, page_shard
 from loyalty.runs.jobs import RetryLater, RunKind, process_member
+from loyalty.runs.queue import MessageQueue
 from loyalty.store import runs
 from loyalty.store.runs import Progress
 
@@ -48,7 +49,6 @@ def process_message(
     clock: Callable[[], datetime] = utcnow,
     totals: Counter[str] | None = None,
     time_left_ms: Callable[[], int] | None = None,
-    message_id: str | None = None,
 ) -> Counter[str]:
     """Process every member of `message`; add the figures to the run's record (and to `totals`);
     raise `MembersFailed` when one failed.
@@ -56,8 +56,8 @@ def process_message(
     `time_left_ms` (the Lambda context's remaining time): no member is started with less than
     `STOP_MARGIN_MS` left, so the function's timeout never cuts a member in the middle (for a
     reminder, between its record and its send: a lost email). The members not started are
-    counted `deferred` (not failures) and the message is retried. `message_id` (SQS's) makes the
-    message counted done once, however often it is delivered (`store.runs.add_progress`)."""
+    counted `deferred` (not failures) and the message is retried. The message is counted done once
+    by its content (`RunMessage.key`), however often it is delivered or enqueued."""
     counts: Counter[str] = Counter()
     failed = deferred = 0
     for index, member_id in enumerate(message.members):
@@ -82,13 +82,13 @@ def process_message(
         done=0 if failed or deferred else len(message.members),
         failures=failed,
         counts=counts,
-        message_id=message_id,
+        message_key=message.key,
         now=clock(),
     )
     if progress is Progress.NO_RUN:
         log.warning("run %s has no record: its figures are not counted", message.run_id)
     elif progress is Progress.ALREADY_COUNTED:
-        log.info("run %s: message %s was counted done before (a redelivery)", message.run_id, message_id)
+        log.info("run %s: these members were counted done before (a redelivery)", message.run_id)
     if totals is not None:
         totals.update(counts)
     if failed or deferred:
@@ -123,12 +123,50 @@ def handle_batch(
             )
             raise ValueError(f"a {message.kind} message on the {kind} queue")
         time_left = getattr(context, "get_remaining_time_in_millis", None)
-        process_message(
-            message, rules=rules, totals=totals, time_left_ms=time_left, message_id=record.message_id
-        )
+        process_message(message, rules=rules, totals=totals, time_left_ms=time_left)
 
     # Every message failed (a deferral, SES throttled for all): still a partial-failure answer,
     # not an error of the function; what keeps failing shows in the dead-letter queue's alarm.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )
+
+
+def handle_shard_batch(
+    event: dict[str, Any],
+    context: Any,
+    *,
+    kind: RunKind,
+    rules: ProgramRules,
+    queue: MessageQueue,
+    clock: Callable[[], datetime] = utcnow,
+) -> dict[str, Any]:
+    """An SQS event of `kind` shard tasks (one at a time in the template): page each shard onto
+    the workers' `queue`. A task that fails (DynamoDB, SQS) comes back and pages its shard again:
+    its members are enqueued twice, harmlessly, and counted once."""
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            task = ShardTask.from_json(record.body)
+        except ValueError:
+            log.error("message %s is not a shard task: left to the dead-letter queue", record.message_id)
+            raise
+        if task.kind is not kind:
+            log.error(
+                "message %s is a %s run's task, not %s: left to the dead-letter queue",
+                record.message_id,
+                task.kind,
+                kind,
+            )
+            raise ValueError(f"a {task.kind} task on the {kind} shard queue")
+        members, messages = page_shard(task, rules=rules, queue=queue, now=clock())
+        log.info(
+            "run %s: shard %d paged, %d members in %d messages", task.run_id, task.shard, members, messages
+        )
+
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(
         process_partial_response(

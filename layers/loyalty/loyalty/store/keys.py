@@ -165,9 +165,9 @@ def run_sk() -> str:
     return RUN
 
 
-def run_message_sk(message_id: str) -> str:
-    """A run's message counted done (`RUN#<runId>`, `MSG#<SQS messageId>`): counted once."""
-    return f"MSG#{message_id}"
+def run_message_sk(marker: str) -> str:
+    """A run's message counted done or shard counted paged (`RUN#<runId>`, `MSG#<marker>`): once."""
+    return f"MSG#{marker}"
 
 
 # ---- the sparse index ByNextExpiry

@@ -328,7 +328,6 @@ class RunItem(TableItem, discriminator="run"):
     run_kind = UnicodeAttribute(attr_name="runKind")
     as_of = InstantAttribute(attr_name="asOf")
     started_at = InstantAttribute(attr_name="startedAt")
-    queued_at = InstantAttribute(attr_name="queuedAt", null=True)
     shards = NumberAttribute()
     shards_queued = NumberAttribute(attr_name="shardsQueued", default=0)
     members_queued = NumberAttribute(attr_name="membersQueued", default=0)

@@ -1,7 +1,7 @@
 """The record of one expiry or reminder run (docs/design.md, "Scheduled runs").
 
-The scheduled function creates it, adds what each shard enqueued, then marks the fan-out done;
-each worker message adds its figures with one UpdateItem (ADD and `if_not_exists` additions, so
+The scheduled function creates it; each shard, once paged, adds what it enqueued (once per
+shard); each worker message adds its figures with one UpdateItem (ADD and `if_not_exists` additions, so
 concurrent workers never overwrite each other). It is a progress report, not a guard: the work
 itself is exactly-once per member (expiry) and at-most-once per reminder key, whatever the record
 says. A message that fails counts its successes, and is counted done only once all its members
@@ -34,7 +34,6 @@ class RunRecord:
     kind: str
     as_of: datetime
     started_at: datetime
-    queued_at: datetime | None
     shards: int
     shards_queued: int
     members_queued: int
@@ -46,7 +45,7 @@ class RunRecord:
     @property
     def fanned_out(self) -> bool:
         """Every shard was paged and its members enqueued."""
-        return self.queued_at is not None
+        return self.shards_queued >= self.shards
 
     @property
     def complete(self) -> bool:
@@ -68,26 +67,26 @@ def create_run(run_id: str, kind: str, as_of: datetime, *, shards: int, now: dat
     ).save(condition=RunItem.pk.does_not_exist())
 
 
-def add_queued(run_id: str, *, members: int, messages: int) -> None:
-    """One shard is paged: its members and messages are on the queue."""
-    _update(
+class Progress(StrEnum):
+    RECORDED = "recorded"
+    ALREADY_COUNTED = "already_counted"  # a redelivered message, counted when it first got through
+    NO_RUN = "no_run"  # gone after 90 days, or a message written by hand: the work is done all the same
+
+
+def add_queued(run_id: str, shard: int, *, members: int, messages: int, now: datetime) -> Progress:
+    """Shard `shard` is paged: its members and messages are on the queue. Counted once per shard:
+    a marker item (`MSG#shard-<n>`) is written with the update in one transaction, conditioned on
+    being new, so a shard paged again (its task redelivered) adds nothing."""
+    return _count_once(
         run_id,
+        f"shard-{shard}",
         [
             RunItem.shards_queued.add(1),
             RunItem.members_queued.add(members),
             RunItem.messages_queued.add(messages),
         ],
+        now=now,
     )
-
-
-def mark_fanned_out(run_id: str, now: datetime) -> None:
-    _update(run_id, [RunItem.queued_at.set(now)])
-
-
-class Progress(StrEnum):
-    RECORDED = "recorded"
-    ALREADY_COUNTED = "already_counted"  # a redelivered message, counted when it first got through
-    NO_RUN = "no_run"  # gone after 90 days, or a message written by hand: the work is done all the same
 
 
 def add_progress(
@@ -96,16 +95,16 @@ def add_progress(
     done: int,
     failures: int,
     counts: Mapping[str, int],
-    message_id: str | None = None,
+    message_key: str | None = None,
     now: datetime,
 ) -> Progress:
     """A worker's message: `done` members counted done (all of the message, or none when one of
     them failed), `failures` members that raised, and the figures of the members that succeeded.
 
-    A message counted done with its SQS `message_id` is counted once: a marker item
-    (`MSG#<messageId>`) is written with the update in one transaction, conditioned on being new,
-    so a message redelivered after its batch died (its members find nothing left to do) adds
-    nothing. Without an id (tests, the bench), one UpdateItem."""
+    A message counted done with its `message_key` (its content) is counted once: a marker item
+    (`MSG#<key>`) is written with the update in one transaction, conditioned on being new, so a
+    message redelivered after its batch died, or enqueued again by a shard paged twice (its
+    members find nothing left to do), adds nothing. Otherwise one UpdateItem."""
     actions: list[Action] = []
     if done:
         actions.append(RunItem.members_done.add(done))
@@ -117,28 +116,34 @@ def add_progress(
             actions.append(figure.set((figure | 0) + value))
     if not actions:
         return Progress.RECORDED
+    if done and message_key is not None:
+        return _count_once(run_id, message_key, actions, now=now)
     bind()
-    record = RunItem(keys.run_pk(run_id), keys.run_sk())
-    if done and message_id is not None:
-        marker = RunMessageItem(
-            keys.run_pk(run_id), keys.run_message_sk(message_id), ttl=int((now + KEPT).timestamp())
-        )
-        transaction = Transaction()
-        transaction.put("marker", marker, RunMessageItem.pk.does_not_exist())
-        transaction.update("record", record, actions, RunItem.pk.exists())
-        try:
-            transaction.commit()
-        except TransactionCancelled as cancelled:
-            if "marker" in cancelled.failed:
-                return Progress.ALREADY_COUNTED
-            if "record" in cancelled.failed:
-                return Progress.NO_RUN
-            raise
-        return Progress.RECORDED
     try:
-        record.update(actions=actions, condition=RunItem.pk.exists())
+        RunItem(keys.run_pk(run_id), keys.run_sk()).update(actions=actions, condition=RunItem.pk.exists())
     except UpdateError as error:
         if aws_error_code(error) == "ConditionalCheckFailedException":
+            return Progress.NO_RUN
+        raise
+    return Progress.RECORDED
+
+
+def _count_once(run_id: str, marker_id: str, actions: list[Action], *, now: datetime) -> Progress:
+    """The record's update and a marker (`MSG#<marker_id>`, conditioned on being new) in one
+    transaction: the same marker never counts twice."""
+    bind()
+    marker = RunMessageItem(
+        keys.run_pk(run_id), keys.run_message_sk(marker_id), ttl=int((now + KEPT).timestamp())
+    )
+    transaction = Transaction()
+    transaction.put("marker", marker, RunMessageItem.pk.does_not_exist())
+    transaction.update("record", RunItem(keys.run_pk(run_id), keys.run_sk()), actions, RunItem.pk.exists())
+    try:
+        transaction.commit()
+    except TransactionCancelled as cancelled:
+        if "marker" in cancelled.failed:
+            return Progress.ALREADY_COUNTED
+        if "record" in cancelled.failed:
             return Progress.NO_RUN
         raise
     return Progress.RECORDED
@@ -155,7 +160,6 @@ def read_run(run_id: str) -> RunRecord | None:
         kind=item.run_kind,
         as_of=item.as_of,
         started_at=item.started_at,
-        queued_at=item.queued_at,
         shards=int(item.shards),
         shards_queued=int(item.shards_queued or 0),
         members_queued=int(item.members_queued or 0),
@@ -170,8 +174,3 @@ def _counts(attribute: Any) -> dict[str, int]:
     """The `counts` map as read back: a raw MapAttribute (or nothing yet)."""
     values = attribute.as_dict() if isinstance(attribute, MapAttribute) else dict(attribute or {})
     return {str(name): int(value) for name, value in values.items()}
-
-
-def _update(run_id: str, actions: list[Action]) -> None:
-    bind()
-    RunItem(keys.run_pk(run_id), keys.run_sk()).update(actions=actions, condition=RunItem.pk.exists())
