@@ -171,6 +171,29 @@ def test_a_member_with_points_expiring_within_30_days_gets_one_email_with_rows_b
     assert url in text
 
 
+def test_points_past_their_expiry_not_yet_expired_leave_the_balance_and_never_stop_the_reminder(
+    member: str, outbox: Outbox
+) -> None:
+    """Found by the program model: a lot past its expiry that no expiry run took yet, on the last
+    page the reminder reads (later pages unread), made `due_points` ask for more pages."""
+    # Given 120 points expiring on 15 June 2027 and 40 more of the same page expiring on 25 June,
+    # and 30 points of a later page (September 2027), not read by the reminder
+    earn(member, "40", BOUGHT + timedelta(days=10))
+    earn(member, "30", BOUGHT + timedelta(days=90))
+
+    # When the run passes on 20 June 2027, before any expiry run took the 120 points
+    outcome = remind(member, paris(EXPIRES_ON + timedelta(days=5)))
+
+    # Then the 40 points are reminded, and the balance shown leaves out the 120 past their date
+    assert outcome.status is ReminderStatus.SENT
+    assert outcome.plan is not None
+    assert [(row.expires_on, row.points) for row in outcome.plan.rows] == [
+        (EXPIRES_ON + timedelta(days=10), 40)
+    ]
+    [message] = outbox.to(f"{member}@example.com")
+    assert "70 points" in " ".join(text_of(message).split())
+
+
 def test_running_twice_sends_one_email(member: str, outbox: Outbox) -> None:
     first = remind(member, days_before_expiry(20))
     again = remind(member, days_before_expiry(20, hour=9))

@@ -214,6 +214,18 @@ def due_points(snapshot: Snapshot, now: datetime) -> int:
     return due
 
 
+def due_points_read(snapshot: Snapshot, now: datetime) -> int:
+    """Points of the lots read that are past their expiry at `now`, for a snapshot that holds
+    every page that can be due then (`store.wallet.read_expiring_by` with a horizon at or after
+    `now`): unlike `due_points`, an incomplete snapshot is no reason to read on."""
+    return sum(
+        lot.remaining
+        for page in snapshot.pages
+        for lot in page.lots.values()
+        if lot.remaining and not is_live(lot, now)
+    )
+
+
 def _unread_activity_lots_are_due(snapshot: Snapshot, now: datetime) -> bool:
     """Policy inactivity with dated lots (transfers-in keep their dates): the ACTIVITY pages sort
     after the dated ones, so when the activity expiry has passed, due lots may lie unread."""

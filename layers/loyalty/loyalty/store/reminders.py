@@ -26,7 +26,7 @@ from loyalty import notify
 from loyalty.domain.errors import ConcurrentUpdate
 from loyalty.domain.reminders import ReminderKey, ReminderPlan, plan_reminder
 from loyalty.domain.rules import ProgramRules
-from loyalty.domain.wallet import Snapshot, due_points
+from loyalty.domain.wallet import Snapshot, due_points_read
 from loyalty.ids import new_id
 from loyalty.notify import (
     EmailRejected,
@@ -196,7 +196,8 @@ def remind_member(member_id: str, as_of: datetime, *, rules: ProgramRules, now: 
         )
         if plan is None:
             return _skipped(member_id, SkipReason.NOTHING_DUE, unconfirmed)
-        balance = snapshot.wallet.available - due_points(snapshot, as_of)
+        # every page that can be due at as-of was read (the horizon is later): no reading on
+        balance = snapshot.wallet.available - due_points_read(snapshot, as_of)
         link = unsubscribe_url(
             program.links_base_url,
             make_token(member_id, secret=secrets, now=now, ttl=config.unsubscribe_ttl),
