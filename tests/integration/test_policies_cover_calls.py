@@ -13,6 +13,7 @@ driven here on purpose.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -27,19 +28,34 @@ from botocore.client import BaseClient
 from moto import mock_aws
 
 from devtools.identity import Identity
-from devtools.template import serverless_functions
+from devtools.lambda_runtime import LambdaContext, load_handler
+from devtools.template import function_code, serverless_functions
 from loyalty.domain.earning import Purchase
 from loyalty.domain.ledger import Actor
 from loyalty.domain.rules import default_rules
 from loyalty.domain.rules_source import default_rules_text
 from loyalty.http import resolver
 from loyalty.notify import notify_config, ses
+from loyalty.notify.tags import member_tag
 from loyalty.notify.unsubscribe import make_token
+from loyalty.runs import handlers as run_handlers
+from loyalty.runs.fanout import RunMessage, ShardTask
+from loyalty.runs.jobs import RunKind
+from loyalty.runs.queue import sqs_client
 from loyalty.settings import settings
-from loyalty.store import members, points
+from loyalty.store import keys, members, points
 from loyalty.store.ledger import encode_cursor
-from tests.integration.conftest import PARTNER, UNSUBSCRIBE_SECRET, Api, ApiResponse, match
+from loyalty.store.reminders import read_reminder_state
+from tests.integration.conftest import PARTNER, ROOT, UNSUBSCRIBE_SECRET, Api, ApiResponse, match
 
+# Functions that serve no route, driven by `daily_runs`.
+NOT_ROUTED = {
+    "ExpiryFunction",
+    "ExpiryWorkerFunction",
+    "ReminderFunction",
+    "ReminderWorkerFunction",
+    "EmailEventsFunction",
+}
 TRANSACTION_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
 TRANSACTION_ITEM_ACTIONS["ConditionCheck"] = "ConditionCheckItem"
 RULES_PARAMETER = "/loyalty-test/rules"
@@ -60,6 +76,12 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str
         return {"dynamodb:GetItem"}
     if service == "dynamodb" and params.get("IndexName"):
         return {f"dynamodb:{operation} on index {params['IndexName']}"}
+    if service == "sqs" and operation in (
+        "SendMessageBatch",
+        "DeleteMessageBatch",
+        "ChangeMessageVisibilityBatch",
+    ):
+        return {f"sqs:{operation.removesuffix('Batch')}"}  # the batch calls need the single action
     if service == "ses" and operation == "SendEmail" and "Raw" in params.get("Content", {}):
         # SES v2 SendEmail of raw MIME: granted as both actions, as AWS's own grants for sending
         # from an identity do (CDK's grantSendEmail); the template grants exactly these two.
@@ -122,6 +144,8 @@ def forget_configuration() -> None:
     notify_config.cache_clear()
     ses.ses_client.cache_clear()
     ses.default_sender.cache_clear()
+    run_handlers.run_rules.cache_clear()
+    sqs_client.cache_clear()
 
 
 def granted(template: dict[str, Any], function: str) -> set[str]:
@@ -137,13 +161,14 @@ def granted(template: dict[str, Any], function: str) -> set[str]:
                 continue
             listed = statement.get("Action", [])
             listed = [listed] if isinstance(listed, str) else listed
-            actions.update(listed)
             resources = statement.get("Resource", [])
             for resource in resources if isinstance(resources, list) else [resources]:
                 text = str(resource)
                 if "/index/" in text:
                     index = text.rsplit("/index/", 1)[1].rstrip("'\"}]")
                     actions.update(f"{action} on index {index}" for action in listed)
+                else:
+                    actions.update(listed)
     return actions
 
 
@@ -170,6 +195,21 @@ class Probe:
         missing = self.recorder.actions - granted(self.template, route.function)
         assert not missing, f"{route.function} performs {sorted(missing)} without the right to"
         return response
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Invoke a function that serves no route (a schedule, a queue, an EventBridge rule) with
+        `event`, its handler as the template declares it, and check its actions likewise."""
+        code_uri, handler = function_code(self.template, function)
+        forget_configuration()
+        self.recorder.actions.clear()
+        self.recorder.function = function
+        try:
+            result = load_handler(code_uri, handler, root=ROOT)(event, LambdaContext(function))
+        finally:
+            self.recorder.function = "(outside a route)"
+        missing = self.recorder.actions - granted(self.template, function)
+        assert not missing, f"{function} performs {sorted(missing)} without the right to"
+        return result
 
 
 @pytest.fixture
@@ -344,7 +384,61 @@ def days_lot_not_where_the_wallet_said(
     assert "dynamodb:GetItem" in recorder.actions
 
 
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    records = [
+        {"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": body, "attributes": {}}
+        | {"messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "eu-west-1"}
+        for body in bodies
+    ]
+    return {"Records": records}
+
+
+def daily_runs(probe: Probe, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run started by its schedule, one shard paged, one message of members worked: the
+    expiry of a member whose only lot is due (its page deleted), the reminder of one whose points
+    expire within the window (emailed); then SES's bounce of that email through its rule."""
+    sqs = boto3.client("sqs")
+    for variable in ("EXPIRY", "REMINDER"):
+        for queue in ("SHARD_QUEUE_URL", "QUEUE_URL"):
+            url = sqs.create_queue(QueueName=f"policies-{variable}-{queue}".lower().replace("_", "-"))[
+                "QueueUrl"
+            ]
+            monkeypatch.setenv(f"{variable}_{queue}", url)
+    partner = Actor("partner", "pos-test")
+    now = datetime.now(UTC)
+    for kind, bought in (
+        (RunKind.EXPIRY, now - timedelta(days=800)),
+        (RunKind.REMINDERS, now - timedelta(days=720)),
+    ):
+        member = new_member()
+        profile = {"email": f"{member}@example.com", "name": None, "locale": "en", "emailOptIn": True}
+        members.enrol_or_update(member, profile, actor=partner, now=bought)
+        purchase = Purchase(Decimal("20"), "EUR", bought, "store")
+        points.earn(member, f"{member}-run", purchase, actor=partner, rules=default_rules(), now=bought)
+        function = "ExpiryFunction" if kind is RunKind.EXPIRY else "ReminderFunction"
+        started = probe.invoke(function, {"time": now.isoformat()})
+        shard = int(keys.expiry_shard(member, settings().expiry_shards).removeprefix("EXPIRY#"))
+        task = ShardTask(started["runId"], kind, datetime.fromisoformat(started["asOf"]), shard)
+        assert probe.invoke(function, sqs_event(task.to_json())) == {"batchItemFailures": []}
+        message = RunMessage(started["runId"], kind, task.as_of, (member,))
+        assert probe.invoke(
+            f"{function.removesuffix('Function')}WorkerFunction", sqs_event(message.to_json())
+        ) == {"batchItemFailures": []}
+    # The reminder's email bounced: SES's event, through the stack's rule
+    bounce = json.loads((ROOT / "events" / "email_events" / "ses-bounce.json").read_text(encoding="utf-8"))
+    bounce["detail"]["mail"]["tags"]["member"] = [member_tag(member)]
+    bounce["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"] = f"{member}@example.com"
+    probe.invoke("EmailEventsFunction", bounce)
+    assert read_reminder_state(member).undeliverable_address == f"{member}@example.com"
+
+
 # ---------------------------------------------------------------- nothing missing
+
+
+def test_the_daily_runs_and_the_email_events_perform_only_actions_their_functions_may(
+    probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daily_runs(probe, monkeypatch)
 
 
 def test_every_route_performs_only_actions_its_function_may(api: Api, probe: Probe) -> None:
@@ -386,9 +480,11 @@ def test_each_function_is_granted_no_action_its_code_does_not_use(
     every_route(api, probe, new_member())
     lots_due_but_not_yet_expired(api, probe, recorder, new_member())
     days_lot_not_where_the_wallet_said(api, probe, recorder, table, new_member())
+    with pytest.MonkeyPatch.context() as patch:
+        daily_runs(probe, patch)
 
     # Then each function's policy grants nothing more than its calls used
-    functions = {route.function for route in api.routes}
+    functions = {route.function for route in api.routes} | NOT_ROUTED
     assert functions == set(serverless_functions(template)), "a function serves no route: drive it here"
     unused = {
         function: sorted(granted(template, function) - recorder.used[function])
