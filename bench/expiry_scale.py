@@ -672,8 +672,12 @@ def print_report(results: dict[int, dict[str, Any]]) -> None:
             "items read per due lot": _per_lot_value(large) / _per_lot_value(small),
             "RRU": _unit(large, "rru") / _unit(small, "rru"),
             "WRU": _unit(large, "wru") / _unit(small, "wru"),
-            "time (median)": statistics.median(large["work"]["seconds"])
+            "time (median; wall clock of a shared machine)": statistics.median(large["work"]["seconds"])
             / statistics.median(small["work"]["seconds"]),
+            "time (p90)": percentile(large["work"]["seconds"], 0.9)
+            / percentile(small["work"]["seconds"], 0.9),
+            "Python CPU (median)": statistics.median(large["work"]["cpu"])
+            / statistics.median(small["work"]["cpu"]),
             "fan-out time (median)": statistics.median(large["fan_out"]["seconds"])
             / statistics.median(small["fan_out"]["seconds"]),
         }
