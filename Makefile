@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run schedule test test-scale setup lint typecheck template-check unit integration fuzz bench bench-card openapi clean
+.PHONY: run schedule bench-scale test test-scale setup lint typecheck template-check unit integration fuzz bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
