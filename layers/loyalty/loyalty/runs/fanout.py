@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from typing import Any, TypeVar
 
 from loyalty.domain.rules import ProgramRules
 from loyalty.ids import new_id
@@ -39,6 +40,7 @@ MEMBERS_PER_MESSAGE = 100
 # Shards paged at once: each is one Query at a time, I/O bound.
 PAGING_THREADS = 16
 MESSAGE_VERSION = 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,35 +60,20 @@ class RunMessage:
         return f"members-{digest}"
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": MESSAGE_VERSION,
-                "run": self.run_id,
-                "kind": str(self.kind),
-                "asOf": format_instant(self.as_of),
-                "members": list(self.members),
-            },
-            separators=(",", ":"),
-        )
+        return _envelope(self.run_id, self.kind, self.as_of, members=list(self.members))
 
     @classmethod
     def from_json(cls, body: str) -> RunMessage:
         """Read a message body; `ValueError` says what is wrong with one that is not ours."""
-        try:
-            document = json.loads(body)
-            if document.get("v") != MESSAGE_VERSION:
-                raise ValueError(f"unknown message version {document.get('v')!r}")
+
+        def members_of(document: dict[str, Any]) -> tuple[str, ...]:
             members = document["members"]
             if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
                 raise ValueError("members must be a list of member ids")
-            return cls(
-                run_id=str(document["run"]),
-                kind=RunKind(document["kind"]),
-                as_of=_instant(document["asOf"]),
-                members=tuple(members),
-            )
-        except (KeyError, TypeError, AttributeError) as problem:
-            raise ValueError(f"not a run message: {problem!r}") from None
+            return tuple(members)
+
+        run_id, kind, as_of, members = _open(body, "a run message", members_of)
+        return cls(run_id, kind, as_of, members)
 
 
 @dataclass(frozen=True)
@@ -99,35 +86,43 @@ class ShardTask:
     shard: int
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": MESSAGE_VERSION,
-                "run": self.run_id,
-                "kind": str(self.kind),
-                "asOf": format_instant(self.as_of),
-                "shard": self.shard,
-            },
-            separators=(",", ":"),
-        )
+        return _envelope(self.run_id, self.kind, self.as_of, shard=self.shard)
 
     @classmethod
     def from_json(cls, body: str) -> ShardTask:
         """Read a shard task; `ValueError` says what is wrong with one that is not ours."""
-        try:
-            document = json.loads(body)
-            if document.get("v") != MESSAGE_VERSION:
-                raise ValueError(f"unknown message version {document.get('v')!r}")
+
+        def shard_of(document: dict[str, Any]) -> int:
             shard = document["shard"]
             if not isinstance(shard, int) or isinstance(shard, bool) or shard < 0:
                 raise ValueError(f"shard must be a whole number, not {shard!r}")
-            return cls(
-                run_id=str(document["run"]),
-                kind=RunKind(document["kind"]),
-                as_of=_instant(document["asOf"]),
-                shard=shard,
-            )
-        except (KeyError, TypeError, AttributeError) as problem:
-            raise ValueError(f"not a shard task: {problem!r}") from None
+            return shard
+
+        run_id, kind, as_of, shard = _open(body, "a shard task", shard_of)
+        return cls(run_id, kind, as_of, shard)
+
+
+def _envelope(run_id: str, kind: RunKind, as_of: datetime, **content: object) -> str:
+    """A message body: the run it belongs to, then its `content`."""
+    document = {"v": MESSAGE_VERSION, "run": run_id, "kind": str(kind), "asOf": format_instant(as_of)}
+    return json.dumps(document | content, separators=(",", ":"))
+
+
+def _open(body: str, what: str, content: Callable[[dict[str, Any]], T]) -> tuple[str, RunKind, datetime, T]:
+    """Read a body `_envelope` wrote: its run, and its content by `content`; `ValueError` names
+    what is wrong (not JSON, another version, a field missing or of the wrong type)."""
+    try:
+        document = json.loads(body)
+        if document.get("v") != MESSAGE_VERSION:
+            raise ValueError(f"unknown message version {document.get('v')!r}")
+        return (
+            str(document["run"]),
+            RunKind(document["kind"]),
+            _instant(document["asOf"]),
+            content(document),
+        )
+    except (KeyError, TypeError, AttributeError) as problem:
+        raise ValueError(f"not {what}: {problem!r}") from None
 
 
 @dataclass(frozen=True)

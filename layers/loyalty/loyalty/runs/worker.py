@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -107,32 +107,12 @@ def handle_batch(
     """An SQS event of `kind` run messages: `{"batchItemFailures": [...]}` names the messages to
     retry. A message that is not one (unreadable, or of the other run: this function lacks its
     rights) fails every time, and so reaches the dead-letter queue."""
+    time_left = getattr(context, "get_remaining_time_in_millis", None)
 
-    def record_handler(record: SQSRecord) -> None:
-        try:
-            message = RunMessage.from_json(record.body)
-        except ValueError:
-            log.error("message %s is not a run message: left to the dead-letter queue", record.message_id)
-            raise
-        if message.kind is not kind:
-            log.error(
-                "message %s is a %s run's, not %s: left to the dead-letter queue",
-                record.message_id,
-                message.kind,
-                kind,
-            )
-            raise ValueError(f"a {message.kind} message on the {kind} queue")
-        time_left = getattr(context, "get_remaining_time_in_millis", None)
+    def work(message: RunMessage) -> None:
         process_message(message, rules=rules, totals=totals, time_left_ms=time_left)
 
-    # Every message failed (a deferral, SES throttled for all): still a partial-failure answer,
-    # not an error of the function; what keeps failing shows in the dead-letter queue's alarm.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
+    return _each_record(event, context, kind=kind, read=RunMessage.from_json, work=work)
 
 
 def handle_shard_batch(
@@ -148,24 +128,53 @@ def handle_shard_batch(
     the workers' `queue`. A task that fails (DynamoDB, SQS) comes back and pages its shard again:
     its members are enqueued twice, harmlessly, and counted once."""
 
-    def record_handler(record: SQSRecord) -> None:
-        try:
-            task = ShardTask.from_json(record.body)
-        except ValueError:
-            log.error("message %s is not a shard task: left to the dead-letter queue", record.message_id)
-            raise
-        if task.kind is not kind:
-            log.error(
-                "message %s is a %s run's task, not %s: left to the dead-letter queue",
-                record.message_id,
-                task.kind,
-                kind,
-            )
-            raise ValueError(f"a {task.kind} task on the {kind} shard queue")
+    def work(task: ShardTask) -> None:
         members, messages = page_shard(task, rules=rules, queue=queue, now=clock())
         log.info(
             "run %s: shard %d paged, %d members in %d messages", task.run_id, task.shard, members, messages
         )
+
+    return _each_record(event, context, kind=kind, read=ShardTask.from_json, work=work)
+
+
+class _OfARun(Protocol):
+    @property
+    def kind(self) -> RunKind: ...
+
+
+M = TypeVar("M", bound=_OfARun)
+
+
+def _each_record(
+    event: dict[str, Any],
+    context: Any,
+    *,
+    kind: RunKind,
+    read: Callable[[str], M],
+    work: Callable[[M], None],
+) -> dict[str, Any]:
+    """Powertools' batch processing of an SQS event: each record read (`read`), checked to be of
+    this function's run kind, then `work`ed; the records that raised are the `batchItemFailures`.
+    A batch whose every record failed (a deferral, SES throttled for all) is still a partial-failure
+    answer, not an error of the function: what keeps failing shows in the dead-letter queue's alarm."""
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            item = read(record.body)
+        except ValueError as problem:
+            log.error(
+                "message %s is unreadable (%s): left to the dead-letter queue", record.message_id, problem
+            )
+            raise
+        if item.kind is not kind:
+            log.error(
+                "message %s is for a %s run, not %s: left to the dead-letter queue",
+                record.message_id,
+                item.kind,
+                kind,
+            )
+            raise ValueError(f"a {item.kind} message on a {kind} queue")
+        work(item)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(
