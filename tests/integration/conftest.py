@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from moto import mock_aws
 
 from devtools.dynamodb_local import DynamoDBLocal, ensure_table
 from devtools.identity import Identity
@@ -32,6 +34,41 @@ PARIS = ZoneInfo("Europe/Paris")  # the default rules' program timezone
 # The unsubscribe keys of the functions under test: the first signs, both verify (rotation).
 UNSUBSCRIBE_SECRET = "test-unsubscribe-secret-new-0123456789abcdef"
 OLD_UNSUBSCRIBE_SECRET = "test-unsubscribe-secret-old-0123456789abcdef"
+
+
+EMAIL_SENDER = "no-reply@loyalty.example.com"
+EMAIL_LINKS = "https://loyalty.example.com/account"
+
+
+def forget_email_configuration() -> None:
+    """The email settings and SES clients are read once per process: read them again."""
+    from loyalty.notify import ses
+
+    notify_config.cache_clear()
+    ses.ses_client.cache_clear()
+    ses.default_sender.cache_clear()
+
+
+@contextmanager
+def emails_under_moto(
+    monkeypatch: pytest.MonkeyPatch, *, unsubscribe_secret: str | None = None
+) -> Iterator[None]:
+    """SES (and every AWS service but DynamoDB, which stays DynamoDB Local) under moto, with the
+    email settings the template gives a function that sends, the sender verified."""
+    monkeypatch.setenv("SENDER_ADDRESS", EMAIL_SENDER)
+    monkeypatch.setenv("PROGRAM_NAME", "Club Étoile")
+    monkeypatch.setenv("LINKS_BASE_URL", EMAIL_LINKS)
+    if unsubscribe_secret is not None:
+        monkeypatch.setenv("UNSUBSCRIBE_SECRET", unsubscribe_secret)
+    monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
+    monkeypatch.delenv("SES_MAX_ATTEMPTS", raising=False)
+    forget_email_configuration()
+    try:
+        with mock_aws():
+            boto3.client("sesv2").create_email_identity(EmailIdentity=EMAIL_SENDER)
+            yield
+    finally:
+        forget_email_configuration()
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from devtools.lambda_runtime import LambdaContext, load_handler
 from devtools.template import function_code
@@ -30,17 +28,15 @@ from loyalty.store.reminders import (
     mark_address_undeliverable,
     read_reminder_state,
 )
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, emails_under_moto
 from tests.integration.test_reminders_store import (
     BOUGHT,
     PARTNER,
     SECRET,
-    SENDER,
     Outbox,
     days_before_expiry,
     earn,
     enrol,
-    forget_email_configuration,
     remind,
 )
 
@@ -68,15 +64,8 @@ def ses_event(name: str, member_id: str, address: str, **changes: Any) -> dict[s
 @pytest.fixture
 def outbox(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
     """SES under moto, the email settings of a function that sends (as test_reminders_store's)."""
-    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
-    monkeypatch.setenv("LINKS_BASE_URL", "https://loyalty.example.com/account")
-    monkeypatch.setenv("UNSUBSCRIBE_SECRET", SECRET)
-    monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
-    forget_email_configuration()
-    with mock_aws():
-        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    with emails_under_moto(monkeypatch, unsubscribe_secret=SECRET):
         yield Outbox()
-    forget_email_configuration()
 
 
 @pytest.fixture

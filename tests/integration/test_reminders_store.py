@@ -19,10 +19,8 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from pynamodb.exceptions import UpdateError
 
 from devtools.local import sent_emails
@@ -32,16 +30,22 @@ from loyalty.domain.ledger import Actor
 from loyalty.domain.reminders import simulate_shopper
 from loyalty.domain.rules import ProgramRules, parse_rules
 from loyalty.domain.rules_source import default_rules_text
-from loyalty.notify import EmailUnavailable, notify_config, read_token
+from loyalty.notify import EmailUnavailable, read_token
 from loyalty.notify import ses as ses_module
 from loyalty.notify.ses import SesSender
 from loyalty.store import members, points
 from loyalty.store import reminders as store
 from loyalty.store.reminders import ReminderStatus, SkipReason, read_reminder_state, remind_member
-from tests.integration.conftest import PARIS
+from tests.integration.conftest import (
+    EMAIL_LINKS,
+    EMAIL_SENDER,
+    PARIS,
+    emails_under_moto,
+    forget_email_configuration,
+)
 
-SENDER = "no-reply@loyalty.example.com"
-LINKS = "https://loyalty.example.com/account"
+SENDER = EMAIL_SENDER
+LINKS = EMAIL_LINKS
 SECRET = "reminders-test-secret-0123456789abcdefghij"
 PARTNER = Actor("partner", "pos-reminders")
 # Purchases of 15 June 2026 expire at the end of 15 June 2027 (rolling 12 months).
@@ -87,12 +91,6 @@ def remind(member_id: str, as_of: datetime, rules: ProgramRules = RULES) -> stor
     return remind_member(member_id, as_of, rules=rules, now=as_of)
 
 
-def forget_email_configuration() -> None:
-    notify_config.cache_clear()
-    ses_module.ses_client.cache_clear()
-    ses_module.default_sender.cache_clear()
-
-
 class Outbox:
     """What SES (moto) accepted for one address, parsed."""
 
@@ -108,17 +106,8 @@ class Outbox:
 
 @pytest.fixture
 def outbox(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
-    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
-    monkeypatch.setenv("PROGRAM_NAME", "Club Étoile")
-    monkeypatch.setenv("LINKS_BASE_URL", LINKS)
-    monkeypatch.setenv("UNSUBSCRIBE_SECRET", SECRET)
-    monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
-    monkeypatch.delenv("SES_MAX_ATTEMPTS", raising=False)
-    forget_email_configuration()
-    with mock_aws():
-        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    with emails_under_moto(monkeypatch, unsubscribe_secret=SECRET):
         yield Outbox()
-    forget_email_configuration()
 
 
 @pytest.fixture

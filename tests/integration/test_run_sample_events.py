@@ -12,20 +12,16 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from devtools.lambda_runtime import LambdaContext, load_handler
 from loyalty.domain.earning import Purchase
 from loyalty.domain.ledger import Actor
 from loyalty.domain.rules import default_rules
-from loyalty.notify import ses as ses_module
-from loyalty.notify.config import notify_config
 from loyalty.store import members, points
 from loyalty.store.wallet import read_wallet
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, emails_under_moto
 
 PARTNER = Actor("partner", "pos-samples")
-SENDER = "no-reply@loyalty.example.com"
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -36,22 +32,10 @@ def invoke(code_uri: str, handler: str, event: dict[str, Any]) -> Any:
     return load_handler(code_uri, handler, root=ROOT)(event, LambdaContext(handler))
 
 
-def forget_email_configuration() -> None:
-    notify_config.cache_clear()
-    ses_module.ses_client.cache_clear()
-    ses_module.default_sender.cache_clear()
-
-
 @pytest.fixture
 def aws(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """SQS and SES under moto (DynamoDB stays DynamoDB Local), one queue per run."""
-    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
-    monkeypatch.setenv("PROGRAM_NAME", "Club Étoile")
-    monkeypatch.setenv("LINKS_BASE_URL", "https://loyalty.example.com/account")
-    monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
-    forget_email_configuration()
-    with mock_aws():
-        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    with emails_under_moto(monkeypatch):
         sqs = boto3.client("sqs")
         queues = {
             name: sqs.create_queue(QueueName=f"samples-{name}")["QueueUrl"]
@@ -62,7 +46,6 @@ def aws(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
         monkeypatch.setenv("EXPIRY_SHARD_QUEUE_URL", queues["expiry-shards"])
         monkeypatch.setenv("REMINDER_SHARD_QUEUE_URL", queues["reminders-shards"])
         yield queues
-    forget_email_configuration()
 
 
 @pytest.fixture

@@ -26,11 +26,9 @@ from pathlib import Path
 from time import monotonic, sleep
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from devtools.lambda_runtime import LambdaContext, load_handler
 from devtools.local import sent_emails
@@ -53,12 +51,12 @@ from loyalty.store import keys, members, points, runs
 from loyalty.store.reminders import read_reminder_state
 from loyalty.store.wallet import read_wallet
 from loyalty.timefmt import format_instant
-from tests.integration.conftest import PARIS, ROOT
+from tests.integration.conftest import EMAIL_SENDER, PARIS, ROOT, emails_under_moto
 
 PARTNER = Actor("partner", "pos-runs")
 SHARDS = 4
 MAX_RECEIVE_COUNT = 3
-SENDER = "no-reply@loyalty.example.com"
+SENDER = EMAIL_SENDER
 # Purchases of 10 January 2026 expire at the end of 10 January 2028 (default rules: rolling 24 months).
 BOUGHT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 FUNCTIONS = {RunKind.EXPIRY: "functions/expiry", RunKind.REMINDERS: "functions/reminders"}
@@ -313,15 +311,9 @@ def app(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runs]:
     """Both runs on this test's table, their queues (and dead-letter queues) and SES under moto,
     messages of 2 members (several messages from a handful of members)."""
     monkeypatch.setenv("EXPIRY_SHARDS", str(SHARDS))
-    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
-    monkeypatch.setenv("PROGRAM_NAME", "Club Étoile")
-    monkeypatch.setenv("LINKS_BASE_URL", "https://loyalty.example.com/account")
-    monkeypatch.delenv("SES_CONFIGURATION_SET", raising=False)
-    monkeypatch.delenv("SES_MAX_ATTEMPTS", raising=False)
     monkeypatch.setattr(run_worker, "page_shard", partial(fanout.page_shard, members_per_message=2))
     forget_process_state()
-    with mock_aws():
-        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    with emails_under_moto(monkeypatch):
         client = sqs_client()
         queues = {
             RunKind.EXPIRY: create_queue(client, "expiry"),
