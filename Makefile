@@ -56,6 +56,7 @@ typecheck: $(VENV)/.installed
 
 template-check: $(TOOLS)/.installed
 	$(TOOLS)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --template-file template.yaml --region eu-west-1
 	scripts/with-python312 $(TOOLS)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build
 
 unit: $(VENV)/.installed
