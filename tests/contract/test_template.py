@@ -921,3 +921,22 @@ def test_the_reminder_worker_signs_unsubscribe_links_with_the_stacks_secret(
 ) -> None:
     variables = resources["ReminderWorkerFunction"]["Properties"]["Environment"]["Variables"]
     assert variables == {"UNSUBSCRIBE_SECRET": {"Ref": "UnsubscribeSecret"}}
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "threshold"),
+    [
+        ("EmailBounceRateAlarm", "Reputation.BounceRate", 0.05),
+        ("EmailComplaintRateAlarm", "Reputation.ComplaintRate", 0.001),
+    ],
+)
+def test_alarms_call_the_operator_at_the_rates_where_ses_reviews_the_account(
+    resources: dict[str, Any], alarm: str, metric: str, threshold: float
+) -> None:
+    properties = resources[alarm]["Properties"]
+    assert (properties["Namespace"], properties["MetricName"]) == ("AWS/SES", metric)
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (
+        threshold,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert properties["TreatMissingData"] == "notBreaching"
