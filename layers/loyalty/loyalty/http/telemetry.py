@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
-from aws_lambda_powertools.metrics import Metrics, MetricUnit
+from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
 
 # A refused or read-only request publishes no business metric: that is normal, not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -57,13 +57,32 @@ def count_event(name: str, value: int = 1) -> None:
         logger.exception("could not record a business metric")
 
 
+_cold = [True]  # this process has not served an invocation yet
+
+
+def count_cold_start(context: Any) -> None:
+    """One `ColdStart` of the function (dimension `function_name`), on the process's first
+    invocation only, in a metric blob of its own (as Powertools' `capture_cold_start_metric`)."""
+    if not _cold[0]:
+        return
+    _cold[0] = False
+    try:
+        function = str(getattr(context, "function_name", "unknown"))
+        with single_metric(name="ColdStart", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="function_name", value=function)
+    except Exception:
+        logger.exception("could not record the cold start")
+
+
 def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """Publish the request's metrics after the handler, like Powertools' `log_metrics`, except that
     a failure to publish (a missing namespace, a bad dimension) is logged, never raised: by then
-    the movement is committed and its response must reach the caller."""
+    the movement is committed and its response must reach the caller. The process's first
+    invocation also counts a `ColdStart`."""
 
     @functools.wraps(handler)
     def handle(event: Any, context: Any) -> Any:
+        count_cold_start(context)
         try:
             return handler(event, context)
         finally:
