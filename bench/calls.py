@@ -104,7 +104,9 @@ def fixed_date_rules(folder: Path) -> Path:
     return path
 
 
-def report(endpoint: str) -> None:
+def report(endpoint: str) -> dict[str, dict[str, Any]]:
+    """Measure the three members side by side, print the table; return each measured member's
+    figures by key ("a", "b", "c": rows as `Row` fields), for bench.cost to price."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         rules_file = fixed_date_rules(Path(folder))
@@ -138,6 +140,8 @@ def report(endpoint: str) -> None:
             continue
         _print_member(member, result)
     print(f"\n(three members seeded and measured side by side in {elapsed:.0f} s)")
+    results = {member.key: children[member.key].result() for member in MEMBERS}
+    return {key: result for key, result in results.items() if result is not None}
 
 
 def _verdicts(member: Member, row: Row) -> list[str]:
