@@ -24,9 +24,9 @@ from pynamodb.expressions.update import Action
 
 from loyalty import notify
 from loyalty.domain.errors import ConcurrentUpdate
-from loyalty.domain.reminders import ReminderKey, ReminderPlan, plan_reminder
+from loyalty.domain.reminders import ReminderKey, ReminderPlan, plan_reminder, reminder_horizon
 from loyalty.domain.rules import ProgramRules
-from loyalty.domain.wallet import Snapshot, due_points_read
+from loyalty.domain.wallet import Snapshot, due_points_read, expiry_month
 from loyalty.ids import new_id
 from loyalty.notify import (
     EmailRejected,
@@ -337,10 +337,10 @@ def _read_expiring(member_id: str, as_of: datetime, rules: ProgramRules) -> Snap
     (local date); the ACTIVITY pages too (a second Query) when the wallet's activity expiry falls
     in that horizon. Eventually consistent: a reminder does not need the last millisecond, and the
     record's condition is on the reminder state, not on the wallet. None: no wallet."""
-    windows = rules.reminders.days_before
-    horizon_day = as_of.astimezone(rules.tz).date() + timedelta(days=max(windows, default=0))
-    horizon = datetime.combine(horizon_day + timedelta(days=1), datetime.min.time(), tzinfo=rules.tz)
-    return read_expiring_by(member_id, horizon_day.strftime("%Y-%m"), horizon, consistent=False)
+    horizon = reminder_horizon(as_of, rules)
+    through_month = expiry_month(horizon, rules.tz)
+    assert through_month is not None
+    return read_expiring_by(member_id, through_month, horizon, consistent=False)
 
 
 def _expiring(snapshot: Snapshot) -> list[tuple[datetime, int]]:

@@ -1,12 +1,13 @@
 """The record of one expiry or reminder run (docs/design.md, "Scheduled runs").
 
-The scheduled function creates it; each shard, once paged, adds what it enqueued (once per
-shard); each worker message adds its figures with one UpdateItem (ADD and `if_not_exists` additions, so
-concurrent workers never overwrite each other). It is a progress report, not a guard: the work
-itself is exactly-once per member (expiry) and at-most-once per reminder key, whatever the record
-says. A message that fails counts its successes, and is counted done only once all its members
-succeeded, once per SQS message (`membersDone` reaches `membersQueued` when every message got
-through, and no redelivery pushes it past).
+The scheduled function creates it; each shard, once paged, adds what it enqueued; each worker
+message adds its figures (ADD and `if_not_exists` additions, so concurrent workers never
+overwrite each other). A shard, and a message counted done, count once: a marker item is written
+with the update in one transaction (`_count_once`). It is a progress report, not a guard: the
+work itself is exactly-once per member (expiry) and at-most-once per reminder key, whatever the
+record says. A message that fails counts its successes, and is counted done only once all its
+members succeeded (`membersDone` reaches `membersQueued` when every message got through, and no
+redelivery pushes it past).
 """
 
 from __future__ import annotations
