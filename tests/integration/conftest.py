@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from devtools.dynamodb_local import DynamoDBLocal, ensure_table
@@ -47,6 +48,12 @@ def forget_email_configuration() -> None:
     notify_config.cache_clear()
     ses.ses_client.cache_clear()
     ses.default_sender.cache_clear()
+
+
+def ses_throttled() -> ClientError:
+    """What SES v2 answers a sender over its sending rate."""
+    error = {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."}
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 429}}, "SendEmail")
 
 
 @contextmanager

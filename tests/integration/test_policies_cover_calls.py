@@ -38,11 +38,10 @@ from loyalty.http import resolver
 from loyalty.notify import notify_config, ses
 from loyalty.notify.tags import member_tag
 from loyalty.notify.unsubscribe import make_token
-from loyalty.runs import handlers as run_handlers
 from loyalty.runs.fanout import RunMessage, ShardTask
 from loyalty.runs.jobs import RunKind
 from loyalty.runs.queue import sqs_client
-from loyalty.settings import settings
+from loyalty.settings import program_rules, settings
 from loyalty.store import keys, members, points
 from loyalty.store.ledger import encode_cursor
 from loyalty.store.reminders import read_reminder_state
@@ -138,13 +137,12 @@ def recorder(dynamodb_local: str) -> Iterator[ActionRecorder]:
 def forget_configuration() -> None:
     """Settings, rules and cached parameters are read once per process: read them again."""
     settings.cache_clear()
-    resolver.program_rules.cache_clear()
+    program_rules.cache_clear()
     resolver.program_timezone.cache_clear()
     parameters.clear_caches()
     notify_config.cache_clear()
     ses.ses_client.cache_clear()
     ses.default_sender.cache_clear()
-    run_handlers.run_rules.cache_clear()
     sqs_client.cache_clear()
 
 

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
 from devtools.local import sent_emails
@@ -42,6 +41,7 @@ from tests.integration.conftest import (
     PARIS,
     emails_under_moto,
     forget_email_configuration,
+    ses_throttled,
 )
 
 SENDER = EMAIL_SENDER
@@ -428,16 +428,7 @@ class ThrottlingClient:
         self.calls += 1
         if self.left:
             self.left -= 1
-            raise ClientError(
-                {
-                    "Error": {
-                        "Code": "TooManyRequestsException",
-                        "Message": "Maximum sending rate exceeded.",
-                    },
-                    "ResponseMetadata": {"HTTPStatusCode": 429},
-                },
-                "SendEmail",
-            )
+            raise ses_throttled()
         return self.client.send_email(**request)
 
 

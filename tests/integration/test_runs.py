@@ -27,8 +27,6 @@ from time import monotonic, sleep
 from typing import Any
 
 import pytest
-from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from devtools.lambda_runtime import LambdaContext, load_handler
 from devtools.local import sent_emails
@@ -51,7 +49,8 @@ from loyalty.store import keys, members, points, runs
 from loyalty.store.reminders import read_reminder_state
 from loyalty.store.wallet import read_wallet
 from loyalty.timefmt import format_instant
-from tests.integration.conftest import EMAIL_SENDER, PARIS, ROOT, emails_under_moto
+from tests.integration.conftest import EMAIL_SENDER, PARIS, ROOT, emails_under_moto, ses_throttled
+from tests.integration.test_expiring import expiry_entries, ledger
 
 PARTNER = Actor("partner", "pos-runs")
 SHARDS = 4
@@ -299,7 +298,7 @@ def create_queue(client: Any, name: str) -> Queue:
 def forget_process_state() -> None:
     """The caches a cold start would not have: configuration, rules, clients."""
     settings.cache_clear()
-    handlers.run_rules.cache_clear()
+    handlers.program_rules.cache_clear()
     notify_config.cache_clear()
     ses_module.ses_client.cache_clear()
     ses_module.default_sender.cache_clear()
@@ -337,7 +336,7 @@ def use_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rules_document: d
     path.write_text(json.dumps(rules_document), encoding="utf-8")
     monkeypatch.setenv("RULES_SOURCE", f"file:{path}")
     settings.cache_clear()
-    handlers.run_rules.cache_clear()
+    handlers.program_rules.cache_clear()
 
 
 # ---- members, their points, and what the table says afterwards
@@ -362,19 +361,6 @@ def earn(member_id: str, at: datetime, amount: int, rules: ProgramRules | None =
     result = points.earn(member_id, tx, purchase, actor=PARTNER, rules=rules or default_rules(), now=at)
     assert result.expires_at is not None and result.points == amount
     return Lot(result.points, datetime.fromisoformat(result.expires_at))
-
-
-def ledger(table: Any, member_id: str) -> list[dict[str, Any]]:
-    response = table.query(
-        KeyConditionExpression=Key("pk").eq(keys.member_pk(member_id))
-        & Key("sk").between(*keys.LEDGER_RANGE),
-        ConsistentRead=True,
-    )
-    return list(response["Items"])
-
-
-def expiry_entries(table: Any, member_id: str) -> list[dict[str, Any]]:
-    return [entry for entry in ledger(table, member_id) if entry["type"] == "expiry"]
 
 
 def balance(table: Any, member_id: str) -> int:
@@ -956,16 +942,7 @@ class Ses:
         with self.lock:
             self.calls[to.split("@")[0]] += 1
         if self.throttled:
-            raise ClientError(
-                {
-                    "Error": {
-                        "Code": "TooManyRequestsException",
-                        "Message": "Maximum sending rate exceeded.",
-                    },
-                    "ResponseMetadata": {"HTTPStatusCode": 429},
-                },
-                "SendEmail",
-            )
+            raise ses_throttled()
         return self.client.send_email(**request)
 
 

@@ -24,7 +24,7 @@ from devtools.identity import Identity
 from loyalty.domain.rules_source import default_rules_text
 from loyalty.http import resolver
 from loyalty.http.routes.transfers import TransferResponse
-from loyalty.settings import settings
+from loyalty.settings import program_rules, settings
 from tests.integration.conftest import (
     PARTNER,
     ROOT,
@@ -133,7 +133,7 @@ def rules_in_force(tmp_path: Path) -> Iterator[Callable[..., None]]:
 
 def forget_configuration() -> None:
     settings.cache_clear()
-    resolver.program_rules.cache_clear()
+    program_rules.cache_clear()
     resolver.program_timezone.cache_clear()
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loyalty.domain.rules import ProgramRules
 
 # Set by Lambda in every execution environment, and reserved: a function's configuration can
 # neither set nor remove them (Lambda refuses a template that names one). Any one of them, even
@@ -52,3 +56,12 @@ def _positive_int(name: str, default: int) -> int:
 @cache
 def settings() -> Settings:
     return Settings.from_environment()
+
+
+@cache
+def program_rules() -> ProgramRules:
+    """The rules document in force (`RULES_SOURCE`), loaded once per process, for the routes and the
+    runs alike (a bad document fails the cold start)."""
+    from loyalty.domain.rules import load_rules  # the rules schema is built only where rules are used
+
+    return load_rules(settings().rules_source)

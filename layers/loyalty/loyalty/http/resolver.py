@@ -26,7 +26,7 @@ from loyalty.http.identity import (
 from loyalty.settings import settings
 
 if TYPE_CHECKING:
-    from loyalty.domain.rules import ProgramRules
+    pass
 
 
 class LoyaltyResolver(APIGatewayHttpResolver):
@@ -90,14 +90,6 @@ def build_resolver(*routers: APIGatewayHttpRouter, validation: bool = True) -> A
 
 def current_caller(router: APIGatewayHttpRouter) -> Caller:
     return caller_from_event(router.current_event.raw_event, in_lambda=settings().running_in_lambda)
-
-
-@cache
-def program_rules() -> ProgramRules:
-    """The rules document in force, loaded once per process (a bad document fails the cold start)."""
-    from loyalty.domain.rules import load_rules  # the rules schema is built only where rules are used
-
-    return load_rules(settings().rules_source)
 
 
 @cache

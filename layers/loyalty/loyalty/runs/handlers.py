@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from loyalty.clock import utcnow
-from loyalty.domain.rules import ProgramRules, load_rules
 from loyalty.runs.fanout import begin_run
 from loyalty.runs.jobs import RunKind
 from loyalty.runs.queue import SqsQueue
 from loyalty.runs.worker import handle_batch, handle_shard_batch
-from loyalty.settings import settings
+from loyalty.settings import program_rules, settings
 
 # The queue each run's start fills (template.yaml; one name per kind: the local mode runs every
 # function under one environment).
@@ -38,11 +36,6 @@ METRICS = {
     "retryLater": "RunMembersRetried",
     "deferred": "RunMembersDeferred",
 }
-
-
-@cache
-def run_rules() -> ProgramRules:
-    return load_rules(settings().rules_source)
 
 
 def as_of_of(event: Any) -> datetime:
@@ -65,7 +58,7 @@ def start(kind: RunKind, event: Any, context: Any = None) -> dict[str, Any]:
       (`EXPIRY_QUEUE_URL`, `REMINDER_QUEUE_URL`); a partial-failure answer."""
     if isinstance(event, dict) and "Records" in event:
         queue = SqsQueue(_queue_url(QUEUE_URLS[kind]))
-        return handle_shard_batch(event, context, kind=kind, rules=run_rules(), queue=queue, clock=utcnow)
+        return handle_shard_batch(event, context, kind=kind, rules=program_rules(), queue=queue, clock=utcnow)
     started = begin_run(
         kind,
         as_of_of(event),
@@ -88,7 +81,7 @@ def work(kind: RunKind, event: dict[str, Any], context: Any) -> dict[str, Any]:
     from loyalty.http.telemetry import count_event
 
     totals: Counter[str] = Counter()
-    response = handle_batch(event, context, kind=kind, rules=run_rules(), totals=totals)
+    response = handle_batch(event, context, kind=kind, rules=program_rules(), totals=totals)
     for name, metric in METRICS.items():
         if totals[name]:
             count_event(metric, totals[name])

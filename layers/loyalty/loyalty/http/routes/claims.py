@@ -38,8 +38,9 @@ from loyalty.http.claim_models import (
 )
 from loyalty.http.identity import Forbidden, Rights, Role, route_rights
 from loyalty.http.models import MemberIdPath
-from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
+from loyalty.http.resolver import current_caller, errors, movement_response, success
 from loyalty.http.telemetry import count_event
+from loyalty.settings import program_rules
 from loyalty.store import claims
 from loyalty.store.claims import Claim
 from loyalty.timefmt import format_instant

@@ -13,8 +13,9 @@ from loyalty.domain.claims import ClaimStatus
 from loyalty.domain.earning import Purchase
 from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import EarnRequest, EarnResponse, MemberIdPath
-from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
+from loyalty.http.resolver import current_caller, errors, movement_response, success
 from loyalty.http.telemetry import count_event, count_movement
+from loyalty.settings import program_rules
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()

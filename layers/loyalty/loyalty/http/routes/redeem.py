@@ -11,8 +11,9 @@ from loyalty.clock import utcnow
 from loyalty.http.headers import IdempotencyKey
 from loyalty.http.identity import Rights, Role, route_rights
 from loyalty.http.models import LotMovement, MemberIdPath, RedeemRequest, RedeemResponse
-from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
+from loyalty.http.resolver import current_caller, errors, movement_response, success
 from loyalty.http.telemetry import count_movement
+from loyalty.settings import program_rules
 from loyalty.store import points
 
 router = APIGatewayHttpRouter()

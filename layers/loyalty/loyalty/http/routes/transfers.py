@@ -16,8 +16,9 @@ from loyalty.http.headers import IdempotencyKey
 from loyalty.http.identifiers import IDENTIFIER
 from loyalty.http.identity import Rights, route_rights
 from loyalty.http.models import Body, LotMovement, MemberIdPath, Points, _integral
-from loyalty.http.resolver import current_caller, errors, movement_response, program_rules, success
+from loyalty.http.resolver import current_caller, errors, movement_response, success
 from loyalty.http.telemetry import count_movement
+from loyalty.settings import program_rules
 from loyalty.store import transfers
 
 router = APIGatewayHttpRouter()
