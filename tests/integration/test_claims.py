@@ -570,6 +570,22 @@ def test_an_approval_credits_a_claim_lot_once_and_closes_the_claim(
     assert read(api, claim["claimId"]).body["email"] == body["email"]
 
 
+def test_a_pending_claim_suggests_the_points_an_approval_would_credit_and_a_decided_one_none(
+    api: Api, enrolled: str
+) -> None:
+    # Given a pending claim for a purchase of 42.50 EUR (the rules give it 42 points)
+    claim = filed(api, enrolled, amount="42.50", occurredAt=days_ago(10))
+
+    # When support reads it, then approves it without setting the points
+    suggested = read(api, claim["claimId"]).body["suggestedPoints"]
+    decided = decide(api, claim["claimId"]).body
+
+    # Then the suggestion is what the approval credited, and a decided claim suggests nothing
+    assert claim["suggestedPoints"] == suggested == decided["credit"]["points"] == 42
+    assert decided["suggestedPoints"] is None
+    assert read(api, claim["claimId"]).body["suggestedPoints"] is None
+
+
 def test_support_may_set_the_points_of_an_approval(api: Api, enrolled: str) -> None:
     claim = filed(api, enrolled, amount="42.50")
 

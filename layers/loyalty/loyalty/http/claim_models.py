@@ -116,6 +116,11 @@ class ClaimSummary(Body):
 
 
 class ClaimResponse(ClaimSummary):
+    suggested_points: int | None = Field(
+        default=None,
+        description="pending only: the points an approval without `points` credits (what the rules in "
+        "force give the purchase's amount and date); null once decided",
+    )
     credit: ClaimCredit | None = None
     email: ClaimEmail | None = Field(
         default=None, description="whether the member was emailed the outcome (none while pending)"

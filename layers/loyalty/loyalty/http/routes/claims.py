@@ -24,8 +24,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from loyalty.clock import utcnow
-from loyalty.domain.claims import ClaimedPurchase, ClaimStatus, Decision
-from loyalty.domain.errors import ClaimNotFound
+from loyalty.domain.claims import ClaimedPurchase, ClaimStatus, Decision, claim_quote
+from loyalty.domain.errors import ClaimNotFound, InvalidRequest
 from loyalty.domain.ledger import Actor
 from loyalty.http.claim_emails import email_outcome
 from loyalty.http.claim_models import (
@@ -214,10 +214,22 @@ def summary_body(claim: Claim) -> dict[str, Any]:
     }
 
 
+def suggested_points(claim: Claim) -> int | None:
+    """What approving the pending claim without `points` would credit: the same quote the decision
+    makes (the rules in force, the purchase's amount and date), so support sees it before deciding."""
+    if claim.status != ClaimStatus.PENDING:
+        return None
+    try:
+        return claim_quote(program_rules(), claim.purchase).points
+    except InvalidRequest:
+        return None  # the rules changed since filing: support sets the points
+
+
 def claim_body(claim: Claim) -> dict[str, Any]:
     credit, email = claim.credit, claim.email
     return {
         **summary_body(claim),
+        "suggestedPoints": suggested_points(claim),
         "credit": {
             "points": credit.points,
             "entryId": credit.entry_id,
