@@ -394,7 +394,8 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
 def daily_runs(probe: Probe, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each run started by its schedule, one shard paged, one message of members worked: the
     expiry of a member whose only lot is due (its page deleted), the reminder of one whose points
-    expire within the window (emailed); then SES's bounce of that email through its rule."""
+    expire within the window (emailed), then the run checked; then SES's bounce of that email
+    through its rule."""
     sqs = boto3.client("sqs")
     for variable in ("EXPIRY", "REMINDER"):
         for queue in ("SHARD_QUEUE_URL", "QUEUE_URL"):
@@ -422,6 +423,9 @@ def daily_runs(probe: Probe, monkeypatch: pytest.MonkeyPatch) -> None:
         assert probe.invoke(
             f"{function.removesuffix('Function')}WorkerFunction", sqs_event(message.to_json())
         ) == {"batchItemFailures": []}
+        # Hours later, the check of the day's run (its own schedule): the kind's index and records
+        checked = probe.invoke(function, {"check": (now + timedelta(hours=4)).isoformat()})
+        assert checked["check"] == str(kind) and checked["run"] is not None
     # The reminder's email bounced: SES's event, through the stack's rule
     bounce = json.loads((ROOT / "events" / "email_events" / "ses-bounce.json").read_text(encoding="utf-8"))
     bounce["detail"]["mail"]["tags"]["member"] = [member_tag(member)]

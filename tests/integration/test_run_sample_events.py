@@ -155,3 +155,23 @@ def test_the_shard_task_samples_page_their_shard_even_without_a_run_record(
 
     assert answer == {"batchItemFailures": []}
     assert all(message["run"] == "run_SAMPLE" for message in queued(aws[kind]))
+
+
+@pytest.mark.parametrize("kind", ["expiry", "reminders"])
+def test_the_check_samples_find_no_run_then_the_days_run_stuck_until_its_workers_count_it(
+    aws: dict[str, str], sample_members: None, kind: str
+) -> None:
+    """`sam local invoke -e events/<run>/check.json`: hours after the schedule sample's instant."""
+    # Given no run yet: the day's run is missing
+    missing = invoke(f"functions/{kind}", "app.lambda_handler", sample(f"{kind}/check.json"))
+    assert (missing["check"], missing["verdict"], missing["RunsIncomplete"]) == (kind, "missing", 1)
+
+    # When the schedule sample starts the run and its shards are paged, but no worker counted it
+    started = invoke(f"functions/{kind}", "app.lambda_handler", sample(f"{kind}/schedule.json"))
+    page_every_shard(f"functions/{kind}", aws[f"{kind}-shards"])
+    stuck = invoke(f"functions/{kind}", "app.lambda_handler", sample(f"{kind}/check.json"))
+
+    # Then the check finds that run, fanned out with its members not done
+    assert (stuck["verdict"], stuck["RunsIncomplete"]) == ("incomplete", 1)
+    assert stuck["run"]["runId"] == started["runId"] and stuck["run"]["shardsQueued"] == 64
+    assert stuck["run"]["membersDone"] < stuck["run"]["membersQueued"]

@@ -56,8 +56,10 @@ SES_FEEDBACK = {
     "email_events/ses-complaint.json": "complaint:abuse",
 }
 
-# The daily runs' schedules and worker batches: test_run_sample_events.py drives them.
+# The daily runs' schedules, worker batches and checks: test_run_sample_events.py drives them.
 RUN_SAMPLES = {
+    "expiry/check.json",
+    "reminders/check.json",
     "expiry/schedule.json",
     "expiry/shard-task.json",
     "expiry/worker-batch.json",

@@ -158,3 +158,14 @@ def test_a_bucket_range_reads_the_pages_of_that_bucket_only() -> None:
     assert items_in(keys.bucket_pages_range("NEVER")) == {"never page"}
     assert items_in(keys.bucket_pages_range("2026-01")) == {"first lot page"}
     assert not inside(keys.bucket_pages_range("2026-01"), keys.lot_page_sk("2026-02/2026-01"))
+
+
+def test_a_kinds_run_index_is_a_partition_of_its_own_apart_from_every_run_and_member() -> None:
+    index = keys.run_index_pk("expiry")
+    assert index == "RUNS#expiry" != keys.run_index_pk("reminders")
+    # a run id never makes a run's record partition equal to an index's
+    assert not index.startswith("RUN#") and not index.startswith("MEMBER#")
+    # runs sort by as-of instant, then by run id (start order)
+    assert keys.run_index_sk("2028-11-30T23:05:00.000Z", "run_B") < keys.run_index_sk(
+        "2028-12-01T23:05:00.000Z", "run_A"
+    )

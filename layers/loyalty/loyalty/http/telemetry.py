@@ -57,6 +57,16 @@ def count_event(name: str, value: int = 1) -> None:
         logger.exception("could not record a business metric")
 
 
+def gauge(name: str, value: float, *, dimension: tuple[str, str]) -> None:
+    """A metric with a dimension of its own (`RunsIncomplete` by `kind`, …), in a metric blob of
+    its own (the request's metrics share none of its dimensions); a failure is logged, not raised."""
+    try:
+        with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+            metric.add_dimension(name=dimension[0], value=dimension[1])
+    except Exception:
+        logger.exception("could not record a metric")
+
+
 _cold = [True]  # this process has not served an invocation yet
 
 

@@ -170,6 +170,23 @@ def run_message_sk(marker: str) -> str:
     return f"MSG#{marker}"
 
 
+def run_index_pk(kind: str) -> str:
+    """The runs of one kind by as-of instant (`RUNS#<kind>`, `<asOf>#<runId>`): one small item per
+    run, written with its record, so the day's check finds the run without knowing its random id.
+    One run a day per kind: never a hot partition."""
+    return f"RUNS#{kind}"
+
+
+def run_index_sk(as_of: str, run_id: str) -> str:
+    """By as-of instant (fixed width, sorts like time), then run id (sorts by start time)."""
+    return f"{as_of}#{run_id}"
+
+
+def run_index_range(since: str, until: str) -> KeyRange:
+    """The runs whose as-of instant is in [`since`, `until`], both formatted as `format_instant` does."""
+    return KeyRange(since, f"{until}#{END}")
+
+
 # ---- the sparse index ByNextExpiry
 
 

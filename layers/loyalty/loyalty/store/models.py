@@ -343,3 +343,12 @@ class RunMessageItem(TableItem, discriminator="runMessage"):
     record's update in one transaction, so a redelivered message is never counted twice."""
 
     ttl = NumberAttribute()
+
+
+class RunIndexItem(TableItem, discriminator="runIndex"):
+    """A run listed under its kind by as-of instant (`RUNS#<kind>`, `<asOf>#<runId>`): written with
+    the run's record, so the check of a day's run finds it by kind and time. Kept as the record."""
+
+    run_id = UnicodeAttribute(attr_name="runId")
+    as_of = InstantAttribute(attr_name="asOf")
+    ttl = NumberAttribute()

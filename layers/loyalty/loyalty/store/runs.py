@@ -23,8 +23,9 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from loyalty.store import keys
-from loyalty.store.models import RunItem, RunMessageItem, bind
+from loyalty.store.models import RunIndexItem, RunItem, RunMessageItem, bind
 from loyalty.store.transact import Transaction, TransactionCancelled, aws_error_code
+from loyalty.timefmt import format_instant
 
 KEPT = timedelta(days=90)
 
@@ -55,8 +56,10 @@ class RunRecord:
 
 
 def create_run(run_id: str, kind: str, as_of: datetime, *, shards: int, now: datetime) -> None:
-    bind()
-    RunItem(
+    """The run's record, and its entry in the kind's index (`RUNS#<kind>`, by as-of instant), in
+    one transaction: a run the check can find always has a record, and the other way round."""
+    ttl = int((now + KEPT).timestamp())
+    record = RunItem(
         keys.run_pk(run_id),
         keys.run_sk(),
         run_id=run_id,
@@ -64,8 +67,19 @@ def create_run(run_id: str, kind: str, as_of: datetime, *, shards: int, now: dat
         as_of=as_of,
         started_at=now,
         shards=shards,
-        ttl=int((now + KEPT).timestamp()),
-    ).save(condition=RunItem.pk.does_not_exist())
+        ttl=ttl,
+    )
+    listed = RunIndexItem(
+        keys.run_index_pk(kind),
+        keys.run_index_sk(format_instant(as_of), run_id),
+        run_id=run_id,
+        as_of=as_of,
+        ttl=ttl,
+    )
+    transaction = Transaction()
+    transaction.put("record", record, RunItem.pk.does_not_exist())
+    transaction.put("index", listed, RunIndexItem.pk.does_not_exist())
+    transaction.commit()
 
 
 class Progress(StrEnum):
@@ -148,6 +162,28 @@ def _count_once(run_id: str, marker_id: str, actions: list[Action], *, now: date
             return Progress.NO_RUN
         raise
     return Progress.RECORDED
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    """A run found in its kind's index, and its record (None when gone: past its 90 days)."""
+
+    run_id: str
+    as_of: datetime
+    record: RunRecord | None
+
+
+def runs_between(kind: str, since: datetime, until: datetime) -> list[ListedRun]:
+    """The runs of `kind` whose as-of instant is in [`since`, `until`], oldest first, each with its
+    record read strongly consistent: one Query of the kind's index (a run a day), one GetItem a run."""
+    bind()
+    key_range = keys.run_index_range(format_instant(since), format_instant(until))
+    listed = RunIndexItem.query(
+        keys.run_index_pk(kind),
+        RunIndexItem.sk.between(key_range.first, key_range.last),
+        consistent_read=True,
+    )
+    return [ListedRun(item.run_id, item.as_of, read_run(item.run_id)) for item in listed]
 
 
 def read_run(run_id: str) -> RunRecord | None:
