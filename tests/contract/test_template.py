@@ -150,6 +150,27 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "reads_rules": True,
         "sends_email": True,
     },
+    "ReportsFunction": {
+        "dir": "reports",
+        "routes": {("GET", "/reports/liability")},
+        "table_actions": {"Query"},  # the period figures
+        "reads_rules": True,  # the value of a point
+    },
+    "LiabilityAggregatorFunction": {
+        "dir": "reports",
+        "handler": "aggregate.lambda_handler",
+        "routes": set(),  # the table's stream: new ledger entries
+        "table_actions": {"PutItem", "UpdateItem"},  # a run's marker and figures, one transaction
+        "reads_rules": False,
+    },
+    "LiabilityExportFunction": {
+        "dir": "reports",
+        "handler": "export.lambda_handler",
+        "routes": set(),  # a monthly EventBridge Scheduler schedule
+        "table_actions": {"Query"},
+        "reads_rules": True,
+        "writes_reports": True,
+    },
     "EmailEventsFunction": {
         "dir": "email_events",
         "routes": set(),  # an EventBridge rule: SES bounces and complaints
@@ -224,6 +245,10 @@ def _is_ses(statement: dict[str, Any]) -> bool:
 
 def _is_sqs(statement: dict[str, Any]) -> bool:
     return any(a.startswith("sqs:") for a in _actions(statement))
+
+
+def _is_s3(statement: dict[str, Any]) -> bool:
+    return any(a.startswith("s3:") for a in _actions(statement))
 
 
 def _index_of(resource: Any) -> str | None:
@@ -386,7 +411,7 @@ def test_only_the_functions_that_apply_the_rules_may_read_the_rules_parameter_an
     others = [
         (c, s)
         for c, s in _statements(resources[name])
-        if not _is_dynamodb(s) and not _is_ses(s) and not _is_sqs(s)
+        if not _is_dynamodb(s) and not _is_ses(s) and not _is_sqs(s) and not _is_s3(s)
     ]
     if not FUNCTIONS[name]["reads_rules"]:
         assert others == []
@@ -415,6 +440,54 @@ def test_only_the_runs_starts_may_enqueue_and_each_on_its_own_queue(
     assert statement["Effect"] == "Allow"
     assert _actions(statement) == {"sqs:SendMessage"}
     assert statement["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in queue]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_only_the_monthly_export_may_write_to_the_reports_bucket_and_only_its_reports(
+    resources: dict[str, Any], name: str
+) -> None:
+    s3 = [(c, s) for c, s in _statements(resources[name]) if _is_s3(s)]
+    if not FUNCTIONS[name].get("writes_reports"):
+        assert s3 == []
+        return
+    ((condition, statement),) = s3
+    assert condition is None
+    assert statement["Effect"] == "Allow"
+    assert _actions(statement) == {"s3:PutObject"}
+    assert statement["Resource"] == {"Fn::Sub": "${ReportsBucket.Arn}/liability/*"}
+
+
+def test_the_reports_bucket_is_private_encrypted_versioned_tls_only_and_kept(
+    resources: dict[str, Any],
+) -> None:
+    bucket = resources["ReportsBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = bucket["Properties"]
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (statement,) = resources["ReportsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_aggregator_reads_only_new_ledger_entries_of_the_stream_and_retries_from_the_failed_record(
+    resources: dict[str, Any],
+) -> None:
+    table = resources["LoyaltyTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    (event,) = resources["LiabilityAggregatorFunction"]["Properties"]["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    properties = event["Properties"]
+    assert properties["Stream"] == {"Fn::GetAtt": ["LoyaltyTable", "StreamArn"]}
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BisectBatchOnFunctionError"] is False  # a halved batch would cut other runs
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["LiabilityDeadLetterQueue", "Arn"]
+    }
+    (pattern,) = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"itemType": {"S": ["ledger"]}}}}
 
 
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
@@ -610,6 +683,7 @@ def test_each_function_run_locally_gets_the_default_shard_count(template: dict[s
         "ReminderQueue": "http://127.0.0.1/queue/reminders",
         "ExpiryShardQueue": "http://127.0.0.1/queue/expiry-shards",
         "ReminderShardQueue": "http://127.0.0.1/queue/reminder-shards",
+        "ReportsBucket": "loyalty-local-reports",
     }
     environment = function_environment(template, name, values)
     assert environment["EXPIRY_SHARDS"] == str(template["Parameters"]["ExpiryShards"]["Default"])

@@ -312,6 +312,14 @@ class TransferRules(_Model):
         return value
 
 
+class ReportingRules(_Model):
+    """What finance values a point at, for the liability report (`GET /reports/liability`):
+    `point_value` units of `currency` per point. Optional: without it the report gives points only."""
+
+    point_value: PositiveDecimal
+    currency: CurrencyCode
+
+
 class ProgramRules(_Model):
     """One version of the program rules. `tz` is the program timezone: campaign dates and expiry
     dates are local dates in it."""
@@ -323,6 +331,7 @@ class ProgramRules(_Model):
     reminders: ReminderRules
     claims: ClaimRules
     transfers: TransferRules
+    reporting: ReportingRules | None = None
 
     _tz: ZoneInfo = PrivateAttr()
 

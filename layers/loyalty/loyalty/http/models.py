@@ -224,9 +224,10 @@ class LedgerResponse(Body):
 
 # RFC 3339 `date-time` (SPEC §5: instants are RFC 3339 with an offset), ASCII digits only: no
 # epoch numbers, week dates or other forms a general ISO 8601 parser would also take.
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
+_RFC3339 = re.compile(RFC3339_PATTERN)
 
 
 def _iso_text(value: object) -> object:
@@ -340,3 +341,56 @@ class RedeemResponse(Body):
     points: Points
     balance: Points
     lots: list[LotMovement]
+
+
+# ---- reports
+
+
+class ExpiryMonthPoints(Body):
+    month: str = Field(
+        examples=["2028-11"], description="the month points expire in (`YYYY-MM`, program timezone)"
+    )
+    points: int
+
+
+class IssueMonthFigures(Body):
+    """What became of the points issued in one month (`YYYY-MM`, program timezone), as of the
+    report's instant. `issued` counts every credit into a lot of that month (earns, claims,
+    transfers in, adjustments), `received` the part of it transfers brought; `outstanding` is
+    `issued` less every debit."""
+
+    month: str = Field(examples=["2026-11"])
+    issued: int
+    received: int
+    redeemed: int
+    transferred: int
+    reversed: int
+    expired: int
+    adjusted: int
+    outstanding: int
+    breakage_rate: float | None = Field(
+        description="expired ÷ issued, 4 decimals; null when nothing was issued"
+    )
+
+
+class LiabilityValue(Body):
+    currency: str = Field(examples=["EUR"])
+    per_point: str = Field(examples=["0.01"], description="the rules' `reporting.pointValue`")
+    outstanding: str = Field(
+        examples=["1234.56"], description="outstanding points times perPoint, to the cent"
+    )
+
+
+class LiabilityResponse(Body):
+    as_of: str = Field(description="the instant the figures are exact for: the requested one, to the minute")
+    outstanding: int = Field(description="points in members' lots, not yet used or expired")
+    by_expiry_month: list[ExpiryMonthPoints] = Field(
+        description="outstanding points by the month their lot expires (dated lots)"
+    )
+    expires_on_inactivity: int = Field(
+        description="outstanding points that expire after the member's inactivity (no date of their own)"
+    )
+    never_expires: int = Field(description="outstanding points that never expire")
+    owed: int = Field(description="points members owe after returns of purchases whose points were spent")
+    by_issue_month: list[IssueMonthFigures]
+    value: LiabilityValue | None = Field(description="the outstanding points' value, when the rules give one")

@@ -14,7 +14,9 @@ and, before them all, `CLAIMS`: the count of the member's pending claims, then
 bounced), both read by key and by no range.
 Program-wide items have partitions of their own: `PURCHASE#<transactionId>` (the purchase
 guard), `CLAIM#<claimId>` (a claim), whose sparse index ByStatus lists claims by status, and
-`RUN#<runId>` (an expiry or reminder run's progress and figures).
+`RUN#<runId>` (an expiry or reminder run's progress and figures), and `LIABILITY`: the liability
+figures summed per period (`<level>#<label>`) and the stream batches already applied
+(`APPLIED#<eventID>`).
 
 `tests/unit/test_keys.py` checks this order, so a new item type cannot fall inside a range
 that would then read it as something else.
@@ -209,3 +211,23 @@ def due_upper_bound(as_of: str) -> str:
     next expiry is at or before `as_of`, including exactly `as_of` (`"<as_of>#<member>"` sorts
     after `as_of` itself, so `<= as_of` would miss it; `$` sorts right after `#`)."""
     return f"{as_of}$"
+
+
+# ---- liability figures (docs/design.md, "Liability and breakage")
+
+LIABILITY = "LIABILITY"
+
+
+def liability_pk() -> str:
+    """The one partition of the liability figures: a few items a stream batch, O(months) a report."""
+    return LIABILITY
+
+
+def liability_period_sk(level: str, label: str) -> str:
+    """The figures of one period: `M#2026-11`, `D#2026-11-30`, `H#2026-11-30T23`, `N#2026-11-30T23:59`."""
+    return f"{level}#{label}"
+
+
+def liability_applied_sk(event_id: str) -> str:
+    """A run of stream records applied, named by its first record's `eventID`."""
+    return f"APPLIED#{event_id}"

@@ -352,3 +352,19 @@ class RunIndexItem(TableItem, discriminator="runIndex"):
     run_id = UnicodeAttribute(attr_name="runId")
     as_of = InstantAttribute(attr_name="asOf")
     ttl = NumberAttribute()
+
+
+class LiabilityPeriodItem(TableItem, discriminator="liability"):
+    """The liability figures of one period (`LIABILITY`, `<level>#<label>`): one number attribute
+    per figure (`issued#2026-11`, `out#2028-11`, `owed`, …; loyalty.domain.liability), added to by
+    the stream aggregator. The figures are named by data, so they are not declared here: the store
+    writes them as ADD actions and reads them raw (store/liability.py)."""
+
+
+class LiabilityAppliedItem(TableItem, discriminator="liabilityApplied"):
+    """A run of stream records applied (`LIABILITY`, `APPLIED#<eventID of the first>`): `records`
+    of the batch from that one on. Written in the transaction that adds their figures, so a batch
+    delivered again adds nothing. Kept two days (`ttl`), past the stream's 24 hours."""
+
+    records = NumberAttribute()
+    ttl = NumberAttribute()
