@@ -130,7 +130,9 @@ class StreamPoller:
         try:
             saved = json.loads(self.checkpoints.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            log.warning("unreadable stream checkpoints in %s: starting from the oldest record", self.checkpoints)
+            log.warning(
+                "unreadable stream checkpoints in %s: starting from the oldest record", self.checkpoints
+            )
             return {}
         shards = saved.get(self.stream_arn) if isinstance(saved, dict) else None
         return {str(k): str(v) for k, v in shards.items()} if isinstance(shards, dict) else {}

@@ -225,7 +225,9 @@ def test_the_report_sums_the_buckets_lists_months_in_order_and_computes_breakage
 
 
 def test_breakage_is_undefined_for_a_month_that_issued_nothing() -> None:
-    month = IssueMonth("2026-11", issued=0, received=0, redeemed=0, transferred=0, reversed=0, expired=0, adjusted=5)
+    month = IssueMonth(
+        "2026-11", issued=0, received=0, redeemed=0, transferred=0, reversed=0, expired=0, adjusted=5
+    )
     assert month.breakage_rate is None
     assert month.outstanding == -5
 
