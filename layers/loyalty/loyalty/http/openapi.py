@@ -20,6 +20,7 @@ from loyalty.http.routes import (
     ledger,
     members,
     redeem,
+    reports,
     reversal,
     transfers,
     unsubscribe,
@@ -30,7 +31,7 @@ VERSION = "1.0.0"
 DESCRIPTION = (
     "Points as expiring lots: enrol, earn, redeem, balances. Authenticate with a Cognito access token "
     "(`Authorization: Bearer …`): members act on their own account, partners carry the `loyalty/partner` "
-    "scope, support agents are in the `support` group."
+    "scope, support agents are in the `support` group, finance in the `finance` group."
 )
 MEMBER_ID_PARAMETER = {
     "description": "the member's id",
@@ -56,6 +57,7 @@ def build_api() -> APIGatewayHttpResolver:
         redeem.router,
         transfers.router,
         claims.router,
+        reports.router,
         unsubscribe.router,
     )
 
