@@ -71,6 +71,8 @@ def call(api: Api, route: str, member_id: str, identity: Identity | None) -> Api
         return api.call("POST", f"{claim}/decision", identity=identity, body=decision)
     if route == "claims-queue":
         return api.call("GET", "/claims", identity=identity, query={"status": "pending", "limit": "1"})
+    if route == "liability":
+        return api.call("GET", "/reports/liability", identity=identity)
     if route in {"unsubscribe-page", "unsubscribe"}:
         # Public: the link of the member's email, with its signed token; the identity changes nothing.
         token = make_token(member_id, secret=UNSUBSCRIBE_SECRET, now=datetime.now(UTC) - timedelta(minutes=1))

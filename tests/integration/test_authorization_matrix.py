@@ -37,6 +37,7 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "GET /claims": ("claims-queue", (403, 403, 403, 200, 403, 401, 401)),
     "GET /claims/{claimId}": ("get-claim", (200, 404, 403, 200, 404, 401, 401)),
     "POST /claims/{claimId}/decision": ("decide-claim", (403, 403, 403, 200, 403, 401, 401)),
+    "GET /reports/liability": ("liability", (403, 403, 403, 200, 200, 401, 401)),
     "GET /openapi.json": ("openapi", (200,) * len(CALLERS)),
     "GET /swagger": ("swagger", (200,) * len(CALLERS)),
     # public: the signed token of the email's link decides, whoever calls
