@@ -54,6 +54,8 @@ NOT_ROUTED = {
     "ReminderFunction",
     "ReminderWorkerFunction",
     "EmailEventsFunction",
+    "LiabilityAggregatorFunction",
+    "LiabilityExportFunction",
 }
 TRANSACTION_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
 TRANSACTION_ITEM_ACTIONS["ConditionCheck"] = "ConditionCheckItem"
@@ -434,6 +436,35 @@ def daily_runs(probe: Probe, monkeypatch: pytest.MonkeyPatch) -> None:
     assert read_reminder_state(member).undeliverable_address == f"{member}@example.com"
 
 
+def liability_figures(probe: Probe, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member's earn as the table's stream carries it to the aggregator (twice: the second
+    delivery finds its marker), the report read by finance, and the monthly export to the bucket."""
+    member = new_member()
+    now = datetime.now(UTC)
+    partner = Actor("partner", "pos-test")
+    profile = {"email": f"{member}@example.com", "name": None, "locale": "en", "emailOptIn": False}
+    members.enrol_or_update(member, profile, actor=partner, now=now)
+    purchase = Purchase(Decimal("30"), "EUR", now, "store")
+    points.earn(member, f"{member}-report", purchase, actor=partner, rules=default_rules(), now=now)
+    image = boto3.client("dynamodb").get_item(
+        TableName=settings().table_name,
+        Key={"pk": {"S": keys.member_pk(member)}, "sk": {"S": keys.ledger_sk(1)}},
+    )["Item"]
+    record = {"eventID": uuid.uuid4().hex, "eventName": "INSERT", "eventSource": "aws:dynamodb"}
+    record["dynamodb"] = {"NewImage": image, "SequenceNumber": "100", "StreamViewType": "NEW_IMAGE"}
+    for _ in range(2):
+        assert probe.invoke("LiabilityAggregatorFunction", {"Records": [record]}) == {"batchItemFailures": []}
+    finance = Identity.finance("finance-1")
+    assert probe("GET", "/reports/liability", identity=finance).body["outstanding"] >= 30
+    bucket = f"reports-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    monkeypatch.setenv("REPORTS_BUCKET", bucket)
+    written = probe.invoke("LiabilityExportFunction", {"time": now.isoformat()})
+    assert len(written["keys"]) == 3
+
+
 # ---------------------------------------------------------------- nothing missing
 
 
@@ -441,6 +472,12 @@ def test_the_daily_runs_and_the_email_events_perform_only_actions_their_function
     probe: Probe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     daily_runs(probe, monkeypatch)
+
+
+def test_the_liability_figures_report_and_export_perform_only_actions_their_functions_may(
+    probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    liability_figures(probe, monkeypatch)
 
 
 def test_every_route_performs_only_actions_its_function_may(api: Api, probe: Probe) -> None:
@@ -484,6 +521,8 @@ def test_each_function_is_granted_no_action_its_code_does_not_use(
     days_lot_not_where_the_wallet_said(api, probe, recorder, table, new_member())
     with pytest.MonkeyPatch.context() as patch:
         daily_runs(probe, patch)
+    with pytest.MonkeyPatch.context() as patch:
+        liability_figures(probe, patch)
 
     # Then each function's policy grants nothing more than its calls used
     functions = {route.function for route in api.routes} | NOT_ROUTED
