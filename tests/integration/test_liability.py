@@ -11,6 +11,9 @@ record, an unreadable record stopping its batch there, and the route's rights an
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,9 +21,12 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 
 from devtools.identity import Identity
+from devtools.lambda_runtime import LambdaContext, load_handler
 from devtools.streams import StreamPoller
+from devtools.template import function_code
 from loyalty.domain.errors import Unavailable
 from loyalty.domain.ledger import Actor
 from loyalty.reports import aggregator
@@ -30,7 +36,7 @@ from loyalty.store import liability as liability_store
 from loyalty.store import transfers
 from loyalty.store.expiring import expire_member
 from loyalty.store.transact import TransactionCancelled
-from tests.integration.conftest import Api
+from tests.integration.conftest import ROOT, Api
 from tests.integration.test_points_policies import earn, enrol, redeem, rules_with
 
 FINANCE = Identity.finance("fin-1")
@@ -377,3 +383,61 @@ def test_the_report_of_an_empty_program_is_zero_to_the_minute(api: Api, own_tabl
     body = report(api, "2026-11-24T10:30:59.999+01:00")
     assert body["asOf"] == "2026-11-24T09:30:00.000Z"
     assert (body["outstanding"], body["byExpiryMonth"], body["byIssueMonth"], body["owed"]) == (0, [], [], 0)
+
+
+# ---- the sample events (also for `sam local invoke -e`)
+
+
+def invoke(template: dict[str, Any], function: str, event: dict[str, Any]) -> Any:
+    code_uri, handler = function_code(template, function)
+    return load_handler(code_uri, handler, root=ROOT)(event, LambdaContext(function))
+
+
+def sample(name: str) -> dict[str, Any]:
+    return dict(json.loads((ROOT / "events" / "reports" / name).read_text(encoding="utf-8")))
+
+
+def test_the_samples_add_an_earn_and_a_redemption_and_export_novembers_report(
+    own_table: Any, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the sample batch of the table's stream, delivered twice
+    batch = sample("ledger-stream-batch.json")
+    for _ in range(2):
+        assert invoke(template, "LiabilityAggregatorFunction", batch) == {"batchItemFailures": []}
+    # When the sample schedule's event (2 December) runs the monthly export
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="loyalty-reports", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        monkeypatch.setenv("REPORTS_BUCKET", "loyalty-reports")
+        written = invoke(template, "LiabilityExportFunction", sample("monthly-export.json"))
+        files = {
+            key: s3.get_object(Bucket="loyalty-reports", Key=key)["Body"].read().decode()
+            for key in written["keys"]
+        }
+    # Then the report is as of midnight, 1 December in Paris: 129 issued in November, 100 redeemed
+    assert sorted(files) == [
+        "liability/2026-12-01/by-expiry-month.csv",
+        "liability/2026-12-01/by-issue-month.csv",
+        "liability/2026-12-01/report.json",
+    ]
+    body = json.loads(files["liability/2026-12-01/report.json"])
+    assert (body["asOf"], body["outstanding"]) == ("2026-11-30T23:00:00.000Z", 29)
+    assert body["byExpiryMonth"] == [{"month": "2028-11", "points": 29}]
+    rows = list(csv.DictReader(io.StringIO(files["liability/2026-12-01/by-issue-month.csv"])))
+    assert rows == [
+        {
+            "month": "2026-11",
+            "issued": "129",
+            "received": "0",
+            "redeemed": "100",
+            "transferred": "0",
+            "reversed": "0",
+            "expired": "0",
+            "adjusted": "0",
+            "outstanding": "29",
+            "breakageRate": "0.0",
+        }
+    ]
+    assert files["liability/2026-12-01/by-expiry-month.csv"] == "month,points\r\n2028-11,29\r\n"

@@ -45,6 +45,7 @@ SCENARIO = [
     ("claims/decide-claim-by-member-forbidden.json", 403),
     ("claims/approve-claim-support.json", 200),  # 42 points credited in a claim lot
     ("claims/approve-claim-support.json", 200),  # the same decision again: the stored one
+    ("reports/get-liability-finance.json", 200),  # finance: the liability as of 1 November
     ("openapi/get-openapi-json.json", 200),
     ("unsubscribe/get-unsubscribe-page.json", 200),  # the email's link: a page, nothing changes
     ("unsubscribe/post-one-click-unsubscribe.json", 200),  # RFC 8058 one-click: no more email
@@ -68,6 +69,8 @@ RUN_SAMPLES = {
     "reminders/worker-batch.json",
 }
 
+# The table's stream and the monthly export of the liability report: test_liability.py drives them.
+REPORT_SAMPLES = {"reports/ledger-stream-batch.json", "reports/monthly-export.json"}
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0).isoformat()
 # A claim is for a purchase the partner did not report within 2 days (the default claim window).
@@ -96,7 +99,7 @@ def _signed_for_this_run(event: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_sample_event_is_used_by_the_scenario() -> None:
     on_disk = {path.relative_to(ROOT / "events").as_posix() for path in (ROOT / "events").rglob("*.json")}
-    assert on_disk == {name for name, _ in SCENARIO} | set(SES_FEEDBACK) | RUN_SAMPLES
+    assert on_disk == {name for name, _ in SCENARIO} | set(SES_FEEDBACK) | RUN_SAMPLES | REPORT_SAMPLES
 
 
 def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[str, Any]) -> None:
@@ -137,6 +140,8 @@ def test_the_sample_events_tell_the_story_of_a_member(api: Api, template: dict[s
     approved = bodies["claims/approve-claim-support.json"]
     assert approved[0]["status"] == "approved" and approved[0]["credit"]["points"] == 42
     assert approved[1]["credit"] == approved[0]["credit"]
+    liability = bodies["reports/get-liability-finance.json"][0]
+    assert liability["asOf"] == "2026-10-31T23:00:00.000Z" and liability["outstanding"] >= 0
     page = bodies["unsubscribe/get-unsubscribe-page.json"][0]
     assert '<html lang="fr">' in page and '<form method="post"' in page
 
