@@ -27,6 +27,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from loyalty.settings import settings
+from loyalty.store.sizes import watch as watch_item_sizes
 from loyalty.timefmt import format_instant, parse_instant
 
 
@@ -67,7 +68,9 @@ def bind() -> Any:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         setattr(TableItem.Meta, "region", region)  # noqa: B010 - Meta declares no region
-    return TableItem._get_connection().connection.client
+    client = TableItem._get_connection().connection.client
+    watch_item_sizes(client)  # items near the 400 KB limit: logged and counted (store/sizes.py)
+    return client
 
 
 # ---- a member's partition
