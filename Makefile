@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run schedule bench-scale test test-scale setup lint typecheck template-check unit integration fuzz bench bench-card openapi clean
+.PHONY: run schedule bench-scale test test-scale setup chromium lint typecheck template-check unit integration fuzz bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
@@ -20,7 +20,7 @@ AT ?=
 schedule: $(VENV)/.installed
 	$(PY) -m devtools.local run $(RUN) $(if $(AT),--at $(AT))
 
-test: setup lint typecheck template-check
+test: setup chromium lint typecheck template-check
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The business card at full scale: 30 purchases a day for two years (~22,000), two policies (~15 min).
@@ -28,6 +28,13 @@ test-scale: setup
 	LOYALTY_CARD_PURCHASES_PER_DAY=30 $(PY) -m pytest tests/integration/test_engine_limits.py -n 2 -k business
 
 setup: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
+
+# The browser tests (tests/browser) drive the distribution's Chromium: installed when missing
+# (as root, as CI runs; Playwright's own browser downloads are not used).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { apt-get install -y chromium chromium-driver || \
+		{ apt-get update && apt-get install -y chromium chromium-driver; }; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'

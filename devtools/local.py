@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools import REPO_ROOT
+from devtools.console import CONSOLE_PREFIX, serve_console
 from devtools.demo import DEMO_MEMBERS, DEMO_PARTNER, seed
 from devtools.dynamodb_local import (
     DynamoDBLocal,
@@ -252,6 +253,9 @@ class LocalApp:
             header_map[key] = f"{header_map[key]},{value}" if key in header_map else value
         if raw_path.startswith("/_local/"):
             return self._local_route(method.upper(), raw_path, raw_query, header_map)
+        if raw_path == CONSOLE_PREFIX or raw_path.startswith(f"{CONSOLE_PREFIX}/"):
+            served = serve_console(method.upper(), raw_path)
+            return Response(served.status, list(served.headers), served.body)
         matched = match_route(self.routes, method, raw_path)
         if matched == 404:
             if raw_path == "/" and method.upper() in ("GET", "HEAD"):
@@ -436,6 +440,7 @@ class LocalApp:
                 "swagger": f"{base}/swagger",
                 "openapi": f"{base}/openapi.json",
                 "emails": f"{base}/_local/emails",
+                "console": f"{base}/console/",
                 "schedules": f"{base}/_local/schedules",
             },
             "identities": {
@@ -1130,6 +1135,7 @@ def _print_banner(port: int, app: LocalApp, data_note: str, emails_dir: Path, se
         "",
         f"Loyalty points, local mode: {base}   ({len(app.routes)} routes from template.yaml)",
         f"  API docs (Swagger UI)  {base}/swagger      OpenAPI: {base}/openapi.json",
+        f"  Support console        {base}/console/   (sign in as support, e.g. agent-1)",
         "  Identity (stands in for Cognito, local only):",
         "      Authorization: Dev <member|partner|support|finance>:<id>",
         f"      curl -H 'Authorization: Dev member:{member}' {base}/members/{member}/balance",

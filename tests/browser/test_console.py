@@ -1,0 +1,340 @@
+"""The support console, end to end: a real Chromium, the real local mode, the real API."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Agents, LocalConsole, sign_in
+
+expect = pytest.importorskip("playwright.sync_api").expect
+pytestmark = pytest.mark.dynamodb
+Screenshot = Callable[[Any, str], None]
+
+
+def test_an_agent_signs_in_and_sees_the_pending_claims_oldest_first(
+    agents: Agents, local_console: LocalConsole, screenshot: Screenshot
+) -> None:
+    # Given the sign-in screen of the local mode
+    page = agents.open()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, "sign-in")
+
+    # When a support agent signs in
+    sign_in(page, "support", "agent-1")
+
+    # Then the queue of pending claims shows, oldest first, as the API lists it
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_focused()
+    expect(page.locator("#who")).to_have_text("Signed in as support:agent-1")
+    queue = local_console.ok("GET", "/claims?status=pending&limit=20", "Dev support:auditor")["claims"]
+    links = page.locator("table a[href^='#/claims/']")
+    expect(links).to_have_count(len(queue))
+    assert links.first.get_attribute("href") == f"#/claims/{queue[0]['claimId']}"
+    screenshot(page, "claims-queue")
+
+
+def test_an_agent_finds_a_member_and_reads_the_ledger_page_by_page(
+    agents: Agents, local_console: LocalConsole, screenshot: Screenshot
+) -> None:
+    # Given a member with twelve purchases (two pages of ten movements)
+    member = local_console.enrol("Chloé Durand")
+    for day in range(12):
+        local_console.earn(member, f"{10 + day}.00", days_ago=30 - day)
+    page = agents.signed_in()
+
+    # When the agent looks the member up
+    page.get_by_label("Member id").fill(member)
+    page.get_by_role("button", name="Find").click()
+
+    # Then profile, balance, lots and the newest ten movements show
+    expect(page.get_by_role("heading", name="Chloé Durand")).to_be_focused()
+    expect(page.locator("#balance-available")).to_have_text(str(local_console.available(member)))
+    ledger = page.locator("section[aria-labelledby='ledger-title'] tbody tr")
+    expect(ledger).to_have_count(10)
+    expect(ledger.first).to_contain_text("21")  # the newest purchase: 21.00 EUR, 21 points
+    expect(ledger.first).to_contain_text("partner:demo-pos")
+    screenshot(page, "member")
+
+    # and the older movements come a page at a time, and back
+    page.get_by_role("button", name="Older movements").click()
+    expect(page.get_by_text("Movements, newest first (page 2)")).to_be_visible()
+    expect(ledger).to_have_count(2)
+    expect(ledger.last).to_contain_text("10")
+    expect(page.get_by_role("button", name="Older movements")).to_have_count(0)
+    page.get_by_role("button", name="Newer movements").click()
+    expect(page.get_by_text("Movements, newest first (page 1)")).to_be_visible()
+    expect(ledger).to_have_count(10)
+
+
+def test_an_unknown_member_is_said_so(agents: Agents) -> None:
+    page = agents.signed_in()
+
+    page.get_by_label("Member id").fill("nobody-here")
+    page.get_by_label("Member id").press("Enter")
+
+    expect(page.get_by_role("alert")).to_have_text("No member with id nobody-here.")
+
+
+def test_an_approval_credits_the_points_the_agent_set_and_the_balance_shows_them(
+    agents: Agents, local_console: LocalConsole, screenshot: Screenshot
+) -> None:
+    # Given a member with 30 points and a pending claim the rules value at 42 points
+    member = local_console.enrol("Bob Approved")
+    local_console.earn(member, "30.00", days_ago=40)
+    claim = local_console.file_claim(member, amount="42.50")
+    page = agents.signed_in(path=f"#/claims/{claim['claimId']}")
+
+    # When the agent opens it, edits the suggested points and approves
+    points = page.get_by_label("Points to credit")
+    expect(points).to_have_value("42")
+    expect(page.get_by_text("The rules suggest 42 points for this purchase.")).to_be_visible()
+    screenshot(page, "claim")
+    points.fill("50")
+    page.get_by_label("Reason for the approval").fill("receipt R-1001 checked, +8 goodwill")
+    page.get_by_role("button", name="Approve").click()
+
+    # Then the claim is approved with 50 points, and the member's balance shows them
+    expect(page.get_by_role("status")).to_have_text(
+        "Claim approved: 50 points credited; the member's balance is now 80."
+    )
+    expect(page.locator("#claim-status")).to_have_text("approved")
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    page.get_by_role("link", name=f"See member {member}").click()
+    expect(page.locator("#balance-available")).to_have_text("80")
+    stored = local_console.claim(claim["claimId"])
+    assert (stored["status"], stored["credit"]["points"], stored["decidedBy"]) == (
+        "approved",
+        50,
+        {"kind": "agent", "id": "agent-1"},
+    )
+    assert local_console.available(member) == 80
+
+
+def test_a_rejection_with_a_reason_closes_the_claim_and_credits_nothing(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    member = local_console.enrol("Rita Rejected")
+    claim = local_console.file_claim(member)
+    page = agents.signed_in(path=f"#/claims/{claim['claimId']}")
+
+    page.get_by_label("Reason for the rejection (shown to the member)").fill("no such receipt at this store")
+    page.get_by_role("button", name="Reject").click()
+
+    expect(page.get_by_role("status")).to_have_text("Claim rejected.")
+    expect(page.locator("#claim-status")).to_have_text("rejected")
+    expect(page.locator("dl.facts")).to_contain_text("no such receipt at this store")
+    stored = local_console.claim(claim["claimId"])
+    assert (stored["status"], stored["reason"], stored["credit"]) == (
+        "rejected",
+        "no such receipt at this store",
+        None,
+    )
+    assert local_console.available(member) == 0
+
+
+def test_a_decision_without_a_reason_is_not_sent(agents: Agents, local_console: LocalConsole) -> None:
+    member = local_console.enrol("Nora Noreason")
+    claim = local_console.file_claim(member)
+    page = agents.signed_in(path=f"#/claims/{claim['claimId']}")
+
+    page.get_by_role("button", name="Approve").click()
+
+    # The browser's own check of the required field keeps the form from being sent
+    assert page.get_by_label("Reason for the approval").evaluate("field => !field.validity.valid")
+    expect(page.locator("#claim-status")).to_have_text("pending")
+    assert local_console.claim(claim["claimId"])["status"] == "pending"
+
+
+def test_when_two_agents_decide_the_same_claim_the_second_is_told_and_nothing_is_overwritten(
+    agents: Agents, local_console: LocalConsole, screenshot: Screenshot
+) -> None:
+    # Given two agents with the same pending claim open
+    member = local_console.enrol("Dora Double")
+    claim = local_console.file_claim(member, amount="20.00")
+    first = agents.signed_in("agent-1", path=f"#/claims/{claim['claimId']}")
+    second = agents.signed_in("agent-2", path=f"#/claims/{claim['claimId']}")
+    expect(second.get_by_role("button", name="Reject")).to_be_visible()
+
+    # When the first approves, then the second (still seeing it pending) rejects it
+    first.get_by_label("Reason for the approval").fill("receipt checked")
+    first.get_by_role("button", name="Approve").click()
+    expect(first.locator("#claim-status")).to_have_text("approved")
+    second.get_by_label("Reason for the rejection (shown to the member)").fill("looks like a duplicate")
+    second.get_by_role("button", name="Reject").click()
+
+    # Then the second agent is told plainly, and sees the claim as it stands: nothing overwritten
+    notice = second.locator("#decision-conflict")
+    expect(notice).to_contain_text(
+        "Another agent decided this claim first: it is now approved (by agent:agent-1"
+    )
+    expect(notice).to_contain_text("Your decision was not applied.")
+    expect(second.locator("#claim-status")).to_have_text("approved")
+    expect(second.get_by_role("button", name="Reject")).to_have_count(0)
+    screenshot(second, "claim-conflict")
+    stored = local_console.claim(claim["claimId"])
+    assert (stored["status"], stored["decidedBy"]["id"], stored["credit"]["points"]) == (
+        "approved",
+        "agent-1",
+        20,
+    )
+    assert [event["action"] for event in stored["history"]] == ["filed", "approved"]
+
+
+def test_a_name_with_markup_is_shown_as_text_and_runs_nothing(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    # Given a member whose name and claim hold markup
+    name = '<img src=x onerror="window.__pwned = 1">Eve <b>Bold</b>'
+    member = local_console.enrol(name)
+    local_console.earn(member, "15.00", days_ago=5)
+    claim = local_console.file_claim(member)
+    page = agents.signed_in()
+
+    # When an agent opens the member and the claim
+    page.get_by_label("Member id").fill(member)
+    page.get_by_label("Member id").press("Enter")
+    heading = page.locator("#member-name")
+
+    # Then the name shows as its characters, no element was made of it and no script ran
+    expect(heading).to_have_text(name)
+    assert heading.evaluate("node => node.children.length") == 0
+    assert page.locator("img").count() == 0 and page.locator("b").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("window.__violations") == []
+    expect(page.locator("dl.facts")).to_contain_text(name)
+    page.goto(f"{local_console.console}#/claims/{claim['claimId']}")
+    expect(page.locator("#claim-status")).to_have_text("pending")
+    assert page.locator("img").count() == 0
+    assert page.evaluate("window.__violations") == []
+
+
+@pytest.mark.parametrize(("role", "subject"), [("member", "demo-alice"), ("partner", "demo-pos")])
+def test_an_identity_that_is_not_support_is_refused(agents: Agents, role: str, subject: str) -> None:
+    page = agents.open()
+
+    sign_in(page, role, subject)
+
+    expect(page.locator("#signin-message")).to_have_text(
+        "This identity is not a support agent: the console is for support only."
+    )
+    expect(page.get_by_role("navigation")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('console.session')") is None
+
+
+def test_the_session_lives_in_the_tab_only_and_signing_out_forgets_it(agents: Agents) -> None:
+    page = agents.signed_in()
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
+    assert "support:agent-1" in page.evaluate("sessionStorage.getItem('console.session')")
+    assert page.evaluate("localStorage.length") == 0
+
+    page.get_by_role("button", name="Sign out").click()
+
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('console.session')") is None
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_an_agent_files_a_claim_for_a_member_and_finds_it_pending(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    member = local_console.enrol("Fiona Filed")
+    page = agents.signed_in(path=f"#/members/{member}")
+    expect(page.get_by_role("heading", name="Fiona Filed")).to_be_visible()
+
+    page.get_by_label("Purchase reference (transaction id)").fill("store-77-0042")
+    page.get_by_label("Purchase date and time").fill("2026-11-10T15:30")
+    page.get_by_label("Amount").fill("19.90")
+    page.get_by_label("Store (optional)").fill("Nantes")
+    page.get_by_role("button", name="File the claim").click()
+
+    expect(page.locator("#file-result")).to_contain_text("Claim filed: it waits in the queue.")
+    page.get_by_role("link", name="Open the claim").click()
+    expect(page.get_by_role("heading", name="Claim for purchase store-77-0042")).to_be_visible()
+    expect(page.locator("dl.facts")).to_contain_text("agent:agent-1")
+    expect(page.get_by_label("Points to credit")).to_have_value("19")
+
+
+def tab_to(page: Any, selector: str, *, backwards: bool = False, limit: int = 60) -> list[str]:
+    """Press Tab (Shift+Tab) until `selector` has the focus; the ids (or tags) focused on the way."""
+    visited: list[str] = []
+    key = "Shift+Tab" if backwards else "Tab"
+    for _ in range(limit):
+        page.keyboard.press(key)
+        visited.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return visited
+    raise AssertionError(f"{selector} never got the focus; visited {visited}")
+
+
+def test_the_main_flow_works_with_the_keyboard_only_and_the_focus_is_visible(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    # Given a pending claim at the head of the queue's first page, and the sign-in screen
+    member = local_console.enrol("Kim Keyboard")
+    local_console.file_claim(member, amount="12.00")
+    head = local_console.ok("GET", "/claims?status=pending&limit=1", "Dev support:auditor")["claims"][0]
+    before = local_console.available(head["memberId"])
+    page = agents.open()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    # When the agent signs in with the keyboard (skip link, language, role, id: in that order)
+    visited = tab_to(page, "#signin-id")
+    assert visited == ["skip", "lang", "signin-role", "signin-id"]
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # the focus ring is visible
+    page.keyboard.type("agent-7")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_focused()
+
+    # and opens the oldest claim, keeps the suggested points and approves, all by keyboard
+    tab_to(page, "table a[href^='#/claims/']")
+    page.keyboard.press("Enter")
+    expect(page.locator("#claim-status")).to_have_text("pending")
+    tab_to(page, "#approve-reason")
+    page.keyboard.type("checked with the store")
+    page.keyboard.press("Enter")
+
+    # Then the claim is approved and the member's balance grew by the suggested points
+    expect(page.locator("#claim-status")).to_have_text("approved")
+    credited = local_console.claim(head["claimId"])["credit"]["points"]
+    assert local_console.available(head["memberId"]) == before + credited
+    expect(page.get_by_role("status")).to_contain_text(f"{credited} points credited")
+
+
+def test_the_console_speaks_the_browsers_language_and_switches_on_demand(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    # Given a browser that prefers French
+    page = agents.open(locale="fr-FR")
+    expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    page.get_by_label("Identifiant", exact=True).fill("agent-fr")
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("heading", name="Réclamations en attente")).to_be_visible()
+
+    # When the agent switches to English
+    page.get_by_label("Langue").select_option("en")
+
+    # Then the page speaks English, and keeps to it in this tab
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
+    expect(page.get_by_role("link", name="Claims queue")).to_be_visible()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.reload()
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
+    # and an English browser gets English
+    english = agents.open(locale="en-GB")
+    expect(english.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_the_console_is_served_with_a_strict_content_security_policy(local_console: LocalConsole) -> None:
+    with urllib.request.urlopen(local_console.console, timeout=10) as answer:
+        policy = answer.headers["Content-Security-Policy"]
+        page = answer.read().decode()
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "unsafe-inline" not in policy
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page), "no inline script"
+    assert not re.search(r"\son[a-z]+\s*=", page), "no inline event handler"
