@@ -396,7 +396,7 @@ def run(smoke: SmokeRun, clock: Callable[[], float] = time.perf_counter) -> Iter
 # --- command line -------------------------------------------------------------------------------
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -433,10 +433,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _aws_target(arguments: argparse.Namespace) -> Target:
-    import boto3  # only here: the local mode needs no AWS SDK
+def aws_target(arguments: argparse.Namespace, session: Any) -> Target:
+    """The deployed API and a partner's token: from the stack's outputs, Cognito and the flags.
 
-    session = boto3.Session(profile_name=arguments.profile, region_name=arguments.region)
+    `session` is a boto3 Session (its `client(service, region_name=...)` is all this uses).
+    """
     outputs = (
         stack_outputs(session.client("cloudformation"), arguments.stack_name) if arguments.stack_name else {}
     )
@@ -468,12 +469,14 @@ def _target(arguments: argparse.Namespace) -> Target:
             support="Dev support:smoke-test-agent",
             local=True,
         )
-    return _aws_target(arguments)
+    import boto3  # only here: the local mode needs no AWS SDK
+
+    return aws_target(arguments, boto3.Session(profile_name=arguments.profile, region_name=arguments.region))
 
 
 def main(argv: list[str] | None = None, out: IO[str] = sys.stdout) -> int:
     """Runs every step against the target the arguments name; 0 when all passed, 1 otherwise."""
-    arguments = _arguments(argv)
+    arguments = parse_arguments(argv)
     started = time.perf_counter()
     try:
         target = _target(arguments)

@@ -198,13 +198,16 @@ def test_every_cognito_resource_exists_only_with_the_stacks_own_pool(template: d
     assert not cognito & set(_created_resources(template, EXISTING))
 
 
-def test_with_its_own_pool_the_api_accepts_that_pools_tokens_for_its_member_and_partner_clients(
+def test_with_its_own_pool_the_api_accepts_that_pools_tokens_for_exactly_its_app_clients(
     template: dict[str, Any],
 ) -> None:
-    assert _jwt_configuration(template, CREATED) == {
-        "issuer": "https://cognito-idp.eu-west-3.amazonaws.com/<UserPool>",
-        "audience": ["<MemberClient>", "<PartnerClient>"],
-    }
+    """A client added to the pool and not to the audience would be refused; the reverse, a hole."""
+    clients = _of_type(_created_resources(template, CREATED), "AWS::Cognito::UserPoolClient")
+    jwt = _jwt_configuration(template, CREATED)
+
+    assert jwt["issuer"] == "https://cognito-idp.eu-west-3.amazonaws.com/<UserPool>"
+    assert sorted(jwt["audience"]) == sorted(f"<{name}>" for name in clients)
+    assert {"<MemberClient>", "<PartnerClient>"} <= set(jwt["audience"])
 
 
 @pytest.mark.parametrize("pool", [POOL_ID, "us-east-1_Xy9", "us-gov-west-1_AbC"])
@@ -221,6 +224,7 @@ def test_with_an_existing_pool_the_api_accepts_its_tokens_from_the_pools_own_reg
 
 @pytest.mark.parametrize(("pool", "accepted"), [
     ("", True), (POOL_ID, True), ("us-gov-west-1_AbC", True), ("ap-southeast-2_a1B2c3", True),
+    ("eusc-de-east-1_AbC", True),
     ("eu-west-3-AbCd12345", False), ("AbCd12345", False), (f" {POOL_ID}", False),
     (f"https://cognito-idp.eu-west-3.amazonaws.com/{POOL_ID}", False),
 ])  # fmt: skip
@@ -313,7 +317,6 @@ def test_with_its_own_pool_the_outputs_name_the_pool_its_clients_and_the_token_u
         "MemberClientId": "<MemberClient>",
         "PartnerClientId": "<PartnerClient>",
         "TokenUrl": "https://acme-loyalty-prod.auth.eu-west-3.amazoncognito.com/oauth2/token",
-        "ApiClientIds": "<MemberClient>,<PartnerClient>",
         "JwtIssuer": "https://cognito-idp.eu-west-3.amazonaws.com/<UserPool>",
         "TableName": "<LoyaltyTable>",
         "Region": "eu-west-3",

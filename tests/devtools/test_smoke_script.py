@@ -220,11 +220,11 @@ def test_the_token_request_is_a_client_credentials_grant_of_the_partner_scope_wi
 
 
 class _TokenEndpoint(BaseHTTPRequestHandler):
-    """Answers as Cognito's /oauth2/token does: a token for client1:secret1, 400 invalid_client otherwise."""
+    """Answers as Cognito's /oauth2/token does: a token for client1:SECRET, 400 invalid_client otherwise."""
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        good = "Basic " + base64.b64encode(b"client1:secret1").decode("ascii")
+        good = "Basic " + base64.b64encode(f"client1:{SECRET}".encode()).decode("ascii")
         granted = self.headers["Authorization"] == good and b"grant_type=client_credentials" in body
         answer = {"access_token": "eyJ.token", "token_type": "Bearer", "expires_in": 3600}
         document = json.dumps(answer if granted else {"error": "invalid_client"}).encode()
@@ -249,7 +249,7 @@ def token_endpoint() -> Iterator[str]:
 
 
 def test_the_partner_gets_an_access_token_with_its_id_and_secret(token_endpoint: str) -> None:
-    request = smoke_test.token_request(token_endpoint, "client1", "secret1")
+    request = smoke_test.token_request(token_endpoint, "client1", SECRET)
 
     assert smoke_test.access_token(request) == "eyJ.token"
 
@@ -259,3 +259,73 @@ def test_a_refused_token_request_says_what_the_endpoint_answered(token_endpoint:
 
     with pytest.raises(smoke_test.SmokeError, match=r"400.*invalid_client"):
         smoke_test.access_token(request)
+
+
+# ---------------------------------------------------------------- from the stack to the partner's token
+
+
+class _Session:
+    """A boto3 Session whose clients answer from Stubbers: what `aws_target` calls, nothing else."""
+
+    def __init__(self) -> None:
+        self.clients = {"cloudformation": _client("cloudformation"), "cognito-idp": _client("cognito-idp")}
+        self.stubs = {name: Stubber(client) for name, client in self.clients.items()}
+        self.regions: dict[str, str | None] = {}
+
+    def client(self, service: str, region_name: str | None = None) -> Any:
+        self.regions[service] = region_name
+        return self.clients[service]
+
+
+def test_with_a_stack_name_the_target_is_its_api_and_a_token_for_its_partner_client(
+    token_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(smoke_test.SECRET_VARIABLE, raising=False)
+    session = _Session()
+    outputs = {
+        "ApiUrl": "https://abc123.execute-api.eu-west-3.amazonaws.com/",
+        "UserPoolId": "eu-west-3_AbCd12345",
+        "PartnerClientId": "client1",
+        "TokenUrl": token_endpoint,
+    }
+    session.stubs["cloudformation"].add_response(
+        "describe_stacks", _stack("CREATE_COMPLETE", outputs), {"StackName": "loyalty-points-prod"}
+    )
+    session.stubs["cognito-idp"].add_response(
+        "describe_user_pool_client",
+        {"UserPoolClient": {"ClientId": "client1", "ClientSecret": SECRET}},
+        {"UserPoolId": "eu-west-3_AbCd12345", "ClientId": "client1"},
+    )
+    arguments = smoke_test.parse_arguments(["--stack-name", "loyalty-points-prod"])
+
+    with session.stubs["cloudformation"], session.stubs["cognito-idp"]:
+        target = smoke_test.aws_target(arguments, session)
+
+    assert target == smoke_test.Target(
+        api_url="https://abc123.execute-api.eu-west-3.amazonaws.com", partner="Bearer eyJ.token"
+    )
+    assert session.regions["cognito-idp"] == "eu-west-3"  # the pool's region, from its id
+
+
+def test_a_secret_and_token_url_given_need_no_cognito_call(token_endpoint: str) -> None:
+    session = _Session()
+    arguments = smoke_test.parse_arguments([
+        "--api-url", "https://abc123.execute-api.eu-west-3.amazonaws.com",
+        "--token-url", token_endpoint, "--partner-client-id", "client1", "--partner-client-secret", SECRET,
+        "--support-token", "eyJ.agent",
+    ])  # fmt: skip
+
+    with session.stubs["cloudformation"], session.stubs["cognito-idp"]:  # no response queued: no call allowed
+        target = smoke_test.aws_target(arguments, session)
+
+    assert (target.partner, target.support) == ("Bearer eyJ.token", "Bearer eyJ.agent")
+
+
+def test_a_stack_with_an_existing_pool_needs_the_partner_client_named() -> None:
+    session = _Session()
+    outputs = {"ApiUrl": "https://abc123.execute-api.eu-west-3.amazonaws.com", "UserPoolId": "eu-west-3_AbC"}
+    session.stubs["cloudformation"].add_response("describe_stacks", _stack("UPDATE_COMPLETE", outputs))
+    arguments = smoke_test.parse_arguments(["--stack-name", "loyalty-points-prod"])
+
+    with session.stubs["cloudformation"], pytest.raises(smoke_test.SmokeError, match="--partner-client-id"):
+        smoke_test.aws_target(arguments, session)
