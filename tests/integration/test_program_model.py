@@ -27,6 +27,12 @@ the test's own, since a run pages every shard of the due-date index:
   local days apart unless the later one brings a date new to the last-chance window (and then
   at least that window apart).
 
+Between steps too, the liability figures (issue #9): the table's stream is delivered to the real
+aggregator in batches of a drawn size, some delivered twice, and the report as of instants drawn
+around the movements must equal every figure rebuilt here from the full ledger (by its own
+reading of each entry: the lots' `issueMonth`, and an expiry at its dated lot's `expiresAt`);
+as of the end, what is outstanding is the sum of the balances and what is owed the sum owed.
+
 `test_points_model.py` checks one member's lots in detail; this one checks how the movements
 between members and purchases compose.
 """
@@ -59,9 +65,13 @@ from moto import mock_aws
 
 from devtools.identity import Identity
 from devtools.local import sent_emails
+from devtools.streams import StreamPoller
+from loyalty.domain.liability import minute_end, report_instant
 from loyalty.domain.rules import ProgramRules, load_rules
 from loyalty.notify import notify_config
 from loyalty.notify import ses as ses_module
+from loyalty.reports.handlers import aggregate
+from loyalty.reports.liability import document, liability_report
 from loyalty.runs.fanout import RunMessage, start_run
 from loyalty.runs.jobs import RunKind
 from loyalty.runs.worker import process_message
@@ -197,9 +207,11 @@ def forget_email_configuration() -> None:
 
 
 class ProgramModel(RuleBasedStateMachine):
-    def __init__(self, api: Api, table: Any) -> None:
+    def __init__(self, api: Api, table: Any, stream: StreamPoller) -> None:
         super().__init__()
         self.api = api
+        self.stream = stream
+        stream.drain()  # the last example's records, before its items (and figures) go
         empty(table)  # a run visits every member of the table: only this example's
         self.rules: ProgramRules = load_rules(loyalty_settings().rules_source)
         run = uuid.uuid4().hex[:8]
@@ -718,6 +730,36 @@ class ProgramModel(RuleBasedStateMachine):
     def address(holder: Holder) -> str:
         return f"{holder.member_id}@example.com"
 
+    # ---- liability and breakage, rebuilt from the ledger
+
+    @rule(data=st.data())
+    def liability_agrees_with_the_ledger(self, data: st.DataObject) -> None:
+        self.stream.batch_size = data.draw(st.integers(1, 60), "stream batch size")
+        twice = data.draw(st.booleans(), "each batch delivered twice")
+        deliver = self.stream.deliver
+        if twice:
+            self.stream.deliver = lambda event: [aggregate(event), aggregate(event)][1]
+        try:
+            self.stream.drain()
+        finally:
+            self.stream.deliver = deliver
+        entries = [entry for holder in self.holders for entry in self.ledger(holder)]
+        moments = sorted({moment for entry in entries for moment in effective_instants(entry)})
+        end = minute_end(max([self.clock, datetime.now(UTC), *moments]))
+        instants = [end]
+        for moment in data.draw(st.lists(st.sampled_from(moments), max_size=3), "as of") if moments else []:
+            instants.append(
+                report_instant(moment + timedelta(minutes=data.draw(st.integers(-1, 1), "shift")))
+            )
+        for as_of in instants:
+            report = document(liability_report(as_of, self.rules))
+            assert report == rebuilt(entries, as_of, report["value"]), as_of
+        final = document(liability_report(end, self.rules))
+        assert final["outstanding"] == sum(holder.balance for holder in self.holders)
+        assert final["owed"] == sum(holder.owed for holder in self.holders)
+        expired = sum(month["expired"] for month in final["byIssueMonth"])
+        assert expired == sum(holder.expired for holder in self.holders)
+
     # ---- what must hold after every step
 
     def ledger(self, holder: Holder) -> list[dict[str, Any]]:
@@ -770,6 +812,78 @@ class ProgramModel(RuleBasedStateMachine):
         assert all(count == 1 for count in by_purchase.values()), "a purchase was credited twice"
 
 
+CREDIT_TYPES = {"earn", "claim-credit", "transfer-in"}
+DEBIT_FIGURES = {
+    "redeem": "redeemed",
+    "transfer-out": "transferred",
+    "reversal": "reversed",
+    "expiry": "expired",
+}
+
+
+def undated(lot: dict[str, Any]) -> bool:
+    return str(lot["lotId"]).startswith(("activity-", "never-"))
+
+
+def effective_instants(entry: dict[str, Any]) -> list[datetime]:
+    """When each lot movement of a ledger entry counts: a dated lot's expiry at its `expiresAt`,
+    anything else when recorded (an undated lot's expiry when the run found it: `occurredAt`)."""
+    moments = []
+    for lot in entry["lots"]:
+        if entry["type"] == "expiry":
+            moments.append(instant(entry["occurredAt"] if undated(lot) else lot["expiresAt"]))
+        else:
+            moments.append(instant(entry["recordedAt"]))
+    return moments
+
+
+def rebuilt(entries: list[dict[str, Any]], as_of: datetime, value: Any) -> dict[str, Any]:
+    """The liability report as of `as_of`, from the full ledger alone."""
+    months: dict[str, Counter[str]] = {}
+    buckets: Counter[str] = Counter()
+    owed = 0
+    for entry in entries:
+        details = entry.get("details") or {}
+        if instant(entry["recordedAt"]) <= as_of:
+            owed += int(details.get("owedAdded", 0)) - int(details.get("owedSettled", 0))
+        for lot, moment in zip(entry["lots"], effective_instants(entry), strict=True):
+            if moment > as_of or not lot["points"]:
+                continue
+            bucket = str(lot["lotId"]).split("-")[0].upper() if undated(lot) else lot["expiryMonth"]
+            figures = months.setdefault(lot["issueMonth"], Counter())
+            points = abs(lot["points"])
+            if entry["type"] in CREDIT_TYPES:
+                buckets[bucket] += points
+                figures["issued"] += points
+                figures["received"] += points if entry["type"] == "transfer-in" else 0
+            else:
+                buckets[bucket] -= points
+                figures[DEBIT_FIGURES[entry["type"]]] += points
+    names = ("issued", "received", "redeemed", "transferred", "reversed", "expired", "adjusted")
+    by_issue_month = []
+    for month, figures in sorted(months.items()):
+        row: dict[str, Any] = {"month": month, **{name: figures[name] for name in names}}
+        if not any(row[name] for name in names):
+            continue
+        row["outstanding"] = row["issued"] - sum(row[n] for n in names[2:])
+        row["breakageRate"] = round(row["expired"] / row["issued"], 4) if row["issued"] else None
+        by_issue_month.append(row)
+    return {
+        "asOf": as_of.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "outstanding": sum(buckets.values()),
+        "byExpiryMonth": [
+            {"month": bucket, "points": points}
+            for bucket, points in sorted(buckets.items())
+            if points and bucket not in ("ACTIVITY", "NEVER")
+        ],
+        "expiresOnInactivity": buckets["ACTIVITY"],
+        "neverExpires": buckets["NEVER"],
+        "owed": owed,
+        "byIssueMonth": by_issue_month,
+        "value": value,
+    }
+
+
 def empty(table: Any) -> None:
     """Delete every item of the test's own table."""
     scan: dict[str, Any] = {"ProjectionExpression": "pk, sk"}
@@ -801,16 +915,25 @@ def run_environment(own_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
     forget_email_configuration()
 
 
+@pytest.fixture
+def stream(own_table: Any, dynamodb_local: str) -> StreamPoller:
+    """The test's own table's stream, delivered to the liability aggregator."""
+    arn = boto3.client("dynamodb", endpoint_url=dynamodb_local).describe_table(TableName=own_table.name)
+    client = boto3.client("dynamodbstreams", endpoint_url=dynamodb_local)
+    return StreamPoller(client, arn["Table"]["LatestStreamArn"], aggregate)
+
+
 def test_movements_and_runs_conserve_points_expire_each_lot_once_and_remind_by_the_rule(
-    api: Api, own_table: Any, run_environment: None
+    api: Api, own_table: Any, run_environment: None, stream: StreamPoller
 ) -> None:
     """Given three members, When random earns, redemptions, transfers, returns, claims,
     decisions and profile changes reach the API, and expiry and reminder runs go at instants
     moving forward, Then after every step each member agrees with the model, points are
     conserved (expired ones included), every 201 is in the ledger once, no purchase is credited
-    twice, each run expires exactly the points due and reminds exactly whom the rule says."""
+    twice, each run expires exactly the points due and reminds exactly whom the rule says, and the
+    liability report as of any instant equals its figures rebuilt from the full ledger."""
     run_state_machine_as_test(
-        lambda: ProgramModel(api, own_table),
+        lambda: ProgramModel(api, own_table, stream),
         settings=settings(
             max_examples=12,
             stateful_step_count=30,
