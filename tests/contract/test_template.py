@@ -122,7 +122,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "ExpiryFunction": {
         "dir": "expiry",
         "routes": set(),  # an EventBridge Scheduler schedule
-        "table_actions": {"PutItem", "UpdateItem"},  # the run's record
+        # the run's record and index entry; the check reads the kind's index and the runs' records
+        "table_actions": {"PutItem", "UpdateItem", "Query", "GetItem"},
         "index_actions": {"ByNextExpiry": {"Query"}},
         "reads_rules": True,
         "sends_to": ["ExpiryShardQueue", "ExpiryQueue"],
@@ -137,7 +138,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "ReminderFunction": {
         "dir": "reminders",
         "routes": set(),
-        "table_actions": {"PutItem", "UpdateItem"},
+        "table_actions": {"PutItem", "UpdateItem", "Query", "GetItem"},
         "index_actions": {"ByNextExpiry": {"Query"}},
         "reads_rules": True,
         "sends_to": ["ReminderShardQueue", "ReminderQueue"],
