@@ -859,7 +859,8 @@ def test_an_alarm_watches_the_errors_of_each_function_that_changes_state(
     alarms = [
         a["Properties"]
         for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Namespace"] == "AWS/Lambda"
+        if a["Properties"].get("Namespace") == "AWS/Lambda"
+        and a["Properties"].get("MetricName") == "Errors"
         and a["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
     ]
     assert len(alarms) == 1
