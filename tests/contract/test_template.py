@@ -601,7 +601,7 @@ def test_every_route_is_behind_the_cognito_jwt_authorizer_except_the_documentati
     assert public == PUBLIC_ROUTES
 
 
-def test_the_authorizer_accepts_tokens_of_the_pool_for_members_and_partners(
+def test_the_authorizer_accepts_tokens_of_the_pool_for_members_partners_and_the_support_console(
     resources: dict[str, Any],
 ) -> None:
     """With the stack's own pool (the existing-pool variant: test_template_deploy.py)."""
@@ -609,13 +609,14 @@ def test_the_authorizer_accepts_tokens_of_the_pool_for_members_and_partners(
     assert authorizer["IdentitySource"] == "$request.header.Authorization"
     assert _with_conditions(authorizer["JwtConfiguration"], {"CreatesUserPool"}) == {
         "issuer": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"},
-        "audience": [{"Ref": "MemberClient"}, {"Ref": "PartnerClient"}],
+        "audience": [{"Ref": "MemberClient"}, {"Ref": "PartnerClient"}, {"Ref": "ConsoleClient"}],
     }
 
 
 def test_the_api_lets_browsers_send_the_headers_the_routes_read(resources: dict[str, Any]) -> None:
+    """From the origins given (the support console's is added: test_template_console.py)."""
     cors = resources["LoyaltyApi"]["Properties"]["CorsConfiguration"]
-    assert cors["AllowOrigins"] == {"Ref": "CorsAllowedOrigins"}
+    assert _with_conditions(cors["AllowOrigins"], {"AllowsAnyOrigin"}) == {"Ref": "CorsAllowedOrigins"}
     assert set(cors["AllowHeaders"]) == {"authorization", "content-type", "idempotency-key"}
     assert set(cors["AllowMethods"]) == {"GET", "PUT", "POST"}
 
