@@ -10,6 +10,7 @@ same origin (in AWS, `scripts/deploy_console.py` uploads one naming Cognito and 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,16 +61,19 @@ def local_config() -> dict[str, object]:
     return {"mode": "local", "apiUrl": "", "roles": list(ROLES)}
 
 
-def serve_console(method: str, path: str, directory: Path = CONSOLE_DIR) -> ConsoleFile:
+def serve_console(
+    method: str, path: str, directory: Path = CONSOLE_DIR, config: Mapping[str, object] | None = None
+) -> ConsoleFile:
     """The answer to `method path` (a path starting with `/console`): a file of `directory`,
-    the generated `config.json`, a redirect of `/console` to `/console/`, 404 or 405."""
+    the generated `config.json` (`config`, by default the local mode's), a redirect of `/console`
+    to `/console/`, 404 or 405."""
     if method not in ("GET", "HEAD"):
         return _refused(405, "method_not_allowed", "the console's files are read with GET", ("Allow", "GET"))
     if path == CONSOLE_PREFIX:
         return ConsoleFile(302, headers=[("Location", f"{CONSOLE_PREFIX}/")])
     relative = path[len(CONSOLE_PREFIX) + 1 :] or "index.html"
     if relative == "config.json":
-        body = json.dumps(local_config(), indent=2).encode("utf-8")
+        body = json.dumps(local_config() if config is None else dict(config), indent=2).encode("utf-8")
         return ConsoleFile(200, body, [("Content-Type", CONTENT_TYPES[".json"]), *SECURITY_HEADERS])
     root = directory.resolve()
     target = (root / relative).resolve()
