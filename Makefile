@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run schedule bench-scale test test-scale setup chromium lint typecheck template-check unit integration fuzz bench bench-card openapi clean
+.PHONY: run schedule report bench-scale test test-scale setup chromium lint typecheck template-check unit integration fuzz bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
@@ -19,6 +19,10 @@ RUN ?= expiry
 AT ?=
 schedule: $(VENV)/.installed
 	$(PY) -m devtools.local run $(RUN) $(if $(AT),--at $(AT))
+
+# The monthly liability report of the running local mode, as of the start of AT's month (default: now)
+report: $(VENV)/.installed
+	$(PY) -m devtools.local report $(if $(AT),--at $(AT))
 
 test: setup chromium lint typecheck template-check
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -1,8 +1,9 @@
 """The local mode: the whole application on 127.0.0.1 (`python -m devtools.local`, `make run`).
 
 The HTTP API routed as `template.yaml` declares, the same handler code run in-process,
-DynamoDB Local (data kept in `.local/dynamodb`), SES, SQS and EventBridge emulated by moto,
-demo data, schedules fired on demand at any as-of time, and sent emails listed and saved.
+DynamoDB Local (data kept in `.local/dynamodb`) and its table stream delivered to the functions
+that read it, SES, SQS, S3 and EventBridge emulated by moto, demo data, schedules fired on demand
+at any as-of time, sent emails listed and saved, and the buckets' files mirrored to `.local/reports`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools import REPO_ROOT
+from devtools.buckets import BucketMirror, create_buckets
 from devtools.console import CONSOLE_PREFIX, serve_console
 from devtools.demo import DEMO_MEMBERS, DEMO_PARTNER, seed
 from devtools.dynamodb_local import (
@@ -44,7 +46,8 @@ from devtools.dynamodb_local import (
 )
 from devtools.identity import Identity, parse_authorization, refuse_in_lambda
 from devtools.lambda_pool import DEFAULT_INSTANCES, FunctionFailed, FunctionPools
-from devtools.lambda_runtime import LOCAL_ACCOUNT_ID, http_event, scheduled_event
+from devtools.lambda_runtime import LOCAL_ACCOUNT_ID, http_event, scheduled_event, scheduler_input
+from devtools.streams import StreamDeliveries
 from devtools.template import (
     DYNAMODB_TABLE,
     Route,
@@ -202,6 +205,7 @@ class LocalApp:
         root: Path = REPO_ROOT,
         *,
         emails: Callable[[], list[dict[str, Any]]] | None = None,
+        files: Callable[[], list[str]] | None = None,
         instances: int = DEFAULT_INSTANCES,
     ) -> None:
         self.template = template
@@ -209,6 +213,7 @@ class LocalApp:
         self.routes = http_routes(template)
         self.schedules = schedules(template)
         self.emails = emails or (lambda: [])
+        self.files = files or (lambda: [])
         self.functions = FunctionPools(root, instances)
 
     # -- invoking functions --
@@ -355,6 +360,12 @@ class LocalApp:
             if method != "GET":
                 return _error(405, "method_not_allowed", "use GET /_local/emails").with_header("Allow", "GET")
             return Response.json(200, {"emails": self.emails()})
+        if raw_path == "/_local/reports":
+            if method != "GET":
+                return _error(405, "method_not_allowed", "use GET /_local/reports").with_header(
+                    "Allow", "GET"
+                )
+            return Response.json(200, {"files": self.files()})
         if raw_path == "/_local/schedules":
             return Response.json(
                 200, {"schedules": [self._describe(schedule) for schedule in self.schedules]}
@@ -379,7 +390,7 @@ class LocalApp:
             "function": schedule.function,
             "name": schedule.name,
             "expression": schedule.expression,
-            "fire": f"POST /_local/schedules/{schedule.function}?asOf=<ISO instant>",
+            "fire": f"POST /_local/schedules/{schedule.function}?asOf=<ISO instant>&name={schedule.name}",
         }
 
     def run_schedule(self, function: str, as_of: str | None = None, name: str | None = None) -> Response:
@@ -397,7 +408,12 @@ class LocalApp:
             moment = _parse_as_of(as_of)
         except ValueError as problem:
             return _error(400, "invalid_as_of", f"asOf {as_of!r} is not an ISO 8601 instant: {problem}")
-        event = scheduled_event(moment, schedule.name)
+        # A ScheduleV2 with an Input sends that JSON (the runs' `{"time": …}`, their `{"check": …}`);
+        # a rule, or a schedule without one, the EventBridge event.
+        if schedule.input:
+            event: Any = scheduler_input(schedule.input, moment)
+        else:
+            event = scheduled_event(moment, schedule.name)
         started = time.perf_counter()
         try:
             result = self.invoke_function(schedule.function, schedule.code_uri, schedule.handler, event)
@@ -440,6 +456,7 @@ class LocalApp:
                 "swagger": f"{base}/swagger",
                 "openapi": f"{base}/openapi.json",
                 "emails": f"{base}/_local/emails",
+                "reports": f"{base}/_local/reports",
                 "console": f"{base}/console/",
                 "schedules": f"{base}/_local/schedules",
             },
@@ -976,6 +993,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from devtools.run_command import main as run_command
 
         return run_command(argv[1:])
+    if argv[:1] == ["report"]:
+        from devtools.report_command import main as report_command
+
+        return report_command(argv[1:])
     arguments = _parse_arguments(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S"
@@ -1005,9 +1026,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     local_dir = root / ".local"
     data_dir = local_dir / "dynamodb"
     emails_dir = local_dir / "emails"
+    streams_file = local_dir / "streams.json"  # where each stream's delivery got to
     if arguments.reset:
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(emails_dir, ignore_errors=True)
+        streams_file.unlink(missing_ok=True)
 
     stack: list[Callable[[], None]] = []
     try:
@@ -1049,6 +1072,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(resource, dict) and resource.get("Type") == DYNAMODB_TABLE:
                 ensure_table(dynamodb_client, values[logical_id], template, logical_id)
         queues = _create_queues(template, moto_endpoint, region, values)
+        s3 = local_client(moto_endpoint, "s3", region)
+        mirror = BucketMirror(s3, create_buckets(template, s3, region, values), local_dir / "reports")
         try:
             environment = _process_environment(template, values)
         except TemplateError as problem:
@@ -1070,7 +1095,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.instances < 1:
             print("--instances must be at least 1", file=sys.stderr)
             return 2
-        app = LocalApp(template, root, emails=outbox.collect, instances=arguments.instances)
+        app = LocalApp(
+            template, root, emails=outbox.collect, files=mirror.collect, instances=arguments.instances
+        )
         stack.append(app.close)
         for missing in app.missing_handlers():
             log.warning("no handler yet for %s: its routes answer 502 until it exists", missing)
@@ -1079,6 +1106,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         poller = SqsPoller(app, moto_endpoint, region, queues)
         poller.start()
         stack.append(poller.stop)
+        deliveries = StreamDeliveries(
+            template,
+            app.invoke_function,
+            dynamodb=dynamodb_client,
+            streams=local_client(dynamodb_endpoint, "dynamodbstreams", region),
+            table_names={
+                logical_id: values[logical_id]
+                for logical_id, resource in (template.get("Resources") or {}).items()
+                if isinstance(resource, dict) and resource.get("Type") == DYNAMODB_TABLE
+            },
+            region=region,
+            checkpoints=None if arguments.in_memory else streams_file,
+        )
+        deliveries.start()
+        stack.append(deliveries.stop)
         stack.append(_start_outbox_watch(outbox))
 
         if not arguments.no_demo:
@@ -1145,6 +1187,7 @@ def _print_banner(port: int, app: LocalApp, data_note: str, emails_dir: Path, se
         "                         "
         + (", ".join(sorted({s.function for s in app.schedules})) or "(none declared yet)"),
         f"  Emails sent            {base}/_local/emails, saved in {emails_dir}",
+        "  Liability report       python -m devtools.local report [--at …]  (files, chart: .local/reports)",
         f"  Data                   {data_note}",
     ]
     if senders:

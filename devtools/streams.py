@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -79,7 +80,17 @@ class StreamPoller:
             request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self.after[shard_id])
         else:
             request.update(ShardIteratorType="TRIM_HORIZON")
-        iterator = self.client.get_shard_iterator(**request).get("ShardIterator")
+        try:
+            iterator = self.client.get_shard_iterator(**request).get("ShardIterator")
+        except self.client.exceptions.ClientError as error:
+            if request["ShardIteratorType"] != "AFTER_SEQUENCE_NUMBER":
+                raise
+            # The checkpoint's record is gone (the stream trimmed it): what is left, from the oldest.
+            log.warning(
+                "shard %s: checkpoint not found (%s); reading from the oldest record", shard_id, error
+            )
+            del self.after[shard_id]
+            return self._iterator(shard_id)
         return str(iterator) if iterator else None
 
     def _poll_shard(self, shard: Mapping[str, Any]) -> int:
@@ -149,3 +160,79 @@ class StreamPoller:
         saved[self.stream_arn] = self.after
         self.checkpoints.parent.mkdir(parents=True, exist_ok=True)
         self.checkpoints.write_text(json.dumps(saved, indent=1), encoding="utf-8")
+
+
+class StreamDeliveries:
+    """Every `DynamoDB` event of the template's functions: one poller each, polled every second in
+    a thread of its own, delivering to the function through `invoke(function, code_uri, handler,
+    event)` (the local mode's instances)."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        invoke: Callable[[str, str, str, dict[str, Any]], Any],
+        *,
+        dynamodb: Any,
+        streams: Any,
+        table_names: Mapping[str, str],
+        region: str,
+        checkpoints: Path | None = None,
+    ) -> None:
+        from devtools.template import function_code, serverless_functions
+
+        self.stopping = threading.Event()
+        self.pollers: list[tuple[str, StreamPoller]] = []
+        for function, properties in serverless_functions(template).items():
+            for name, event in (properties.get("Events") or {}).items():
+                if not isinstance(event, dict) or event.get("Type") != "DynamoDB":
+                    continue
+                table = _table_of((event.get("Properties") or {}).get("Stream"))
+                if table not in table_names:
+                    log.warning("%s event %s: stream of %s is not emulated", function, name, table)
+                    continue
+                arn = dynamodb.describe_table(TableName=table_names[table])["Table"].get("LatestStreamArn")
+                if not arn:
+                    log.warning("%s event %s: table %s has no stream", function, name, table)
+                    continue
+                code_uri, handler = function_code(template, function)
+
+                def deliver(
+                    event: dict[str, Any], f: str = function, c: str = code_uri, h: str = handler
+                ) -> Any:
+                    return invoke(f, c, h, event)
+
+                size = min(int((event.get("Properties") or {}).get("BatchSize", 100)), 1000)
+                poller = StreamPoller(
+                    streams, arn, deliver, batch_size=size, region=region, checkpoints=checkpoints
+                )
+                self.pollers.append((f"stream-{function}-{name}", poller))
+        self.threads = [
+            threading.Thread(target=self._poll, args=(poller,), name=name, daemon=True)
+            for name, poller in self.pollers
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def _poll(self, poller: StreamPoller) -> None:
+        while not self.stopping.wait(1.0):
+            try:
+                poller.poll()
+            except Exception:
+                log.exception("polling the stream %s failed", poller.stream_arn)
+
+
+def _table_of(stream: Any) -> str | None:
+    """The table whose stream a `Stream: !GetAtt <Table>.StreamArn` names."""
+    attribute = stream.get("Fn::GetAtt") if isinstance(stream, dict) else None
+    if isinstance(attribute, list) and len(attribute) == 2 and attribute[1] == "StreamArn":
+        return str(attribute[0])
+    if isinstance(attribute, str) and attribute.endswith(".StreamArn"):
+        return attribute.removesuffix(".StreamArn")
+    return None
