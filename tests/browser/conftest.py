@@ -170,8 +170,10 @@ class Agents:
     contexts: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def open(self, *, locale: str = "en-US", path: str = "") -> Any:
-        context = self.browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
+    def open(self, *, locale: str = "en-US", path: str = "", timezone: str = "UTC") -> Any:
+        context = self.browser.new_context(
+            locale=locale, timezone_id=timezone, viewport={"width": 1280, "height": 800}
+        )
         context.set_default_timeout(10_000)
         context.add_init_script(WATCH_VIOLATIONS)
         self.contexts.append(context)
@@ -180,8 +182,10 @@ class Agents:
         page.goto(self.app.console + path)
         return page
 
-    def signed_in(self, agent: str = "agent-1", *, locale: str = "en-US", path: str = "") -> Any:
-        page = self.open(locale=locale, path=path)
+    def signed_in(
+        self, agent: str = "agent-1", *, locale: str = "en-US", path: str = "", timezone: str = "UTC"
+    ) -> Any:
+        page = self.open(locale=locale, path=path, timezone=timezone)
         sign_in(page, "support", agent)
         return page
 

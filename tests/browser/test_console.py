@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Agents, LocalConsole, sign_in
+from tests.browser.conftest import PARIS, Agents, LocalConsole, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.dynamodb
@@ -242,21 +243,37 @@ def test_the_session_lives_in_the_tab_only_and_signing_out_forgets_it(agents: Ag
 def test_an_agent_files_a_claim_for_a_member_and_finds_it_pending(
     agents: Agents, local_console: LocalConsole
 ) -> None:
+    # Given an agent whose browser runs on Paris time, on a member's page
     member = local_console.enrol("Fiona Filed")
-    page = agents.signed_in(path=f"#/members/{member}")
+    page = agents.signed_in(path=f"#/members/{member}", timezone="Europe/Paris")
     expect(page.get_by_role("heading", name="Fiona Filed")).to_be_visible()
+    day = (datetime.now(PARIS) - timedelta(days=10)).date()
 
+    # When the agent files the purchase the member describes, at 15:30 that day (Paris time)
     page.get_by_label("Purchase reference (transaction id)").fill("store-77-0042")
-    page.get_by_label("Purchase date and time").fill("2026-11-10T15:30")
+    page.get_by_label("Purchase date and time").fill(f"{day.isoformat()}T15:30")
     page.get_by_label("Amount").fill("19.90")
     page.get_by_label("Store (optional)").fill("Nantes")
     page.get_by_role("button", name="File the claim").click()
 
+    # Then the claim waits in the queue, filed by the agent, for the instant the agent meant
     expect(page.locator("#file-result")).to_contain_text("Claim filed: it waits in the queue.")
     page.get_by_role("link", name="Open the claim").click()
     expect(page.get_by_role("heading", name="Claim for purchase store-77-0042")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text("agent:agent-1")
     expect(page.get_by_label("Points to credit")).to_have_value("19")
+    claim_id = page.url.rsplit("/", 1)[1]
+    meant = datetime(day.year, day.month, day.day, 15, 30, tzinfo=PARIS).astimezone(UTC)
+    assert local_console.claim(claim_id)["occurredAt"] == f"{meant:%Y-%m-%dT%H:%M:%S}.000Z"
+
+
+def test_an_identity_the_api_cannot_read_is_told_the_sign_in_was_not_accepted(agents: Agents) -> None:
+    page = agents.open()
+
+    sign_in(page, "support", "agent one")  # a space: no development identity, the API answers 401
+
+    expect(page.locator("#signin-message")).to_contain_text("The sign-in was not accepted")
+    expect(page.get_by_role("navigation")).to_be_hidden()
 
 
 def tab_to(page: Any, selector: str, *, backwards: bool = False, limit: int = 60) -> list[str]:
