@@ -223,6 +223,17 @@ def http_event(
     return event
 
 
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+
+
+def scheduler_input(text: str, time: datetime) -> Any:
+    """What an EventBridge Scheduler schedule with an `Input` sends: that JSON, its context
+    attribute `<aws.scheduler.scheduled-time>` replaced by the scheduled instant (UTC, seconds)."""
+    if time.tzinfo is None:
+        raise ValueError("the scheduled time must be timezone-aware")
+    return json.loads(text.replace(SCHEDULED_TIME, time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+
+
 def scheduled_event(time: datetime, rule_name: str, *, region: str | None = None) -> dict[str, Any]:
     """The event an EventBridge schedule rule sends: `time` is the scheduled instant (whole seconds, UTC)."""
     region = region or _region()

@@ -1,13 +1,16 @@
-"""Fire a daily run against the running local application, follow it, summarise it.
+"""Fire a daily run against the running local application, follow it, summarise it; or check it.
 
     python -m devtools.local run expiry --at 2028-12-01T03:00:00Z
     python -m devtools.local run reminders --at 2028-11-20T10:00:00+01:00
     make schedule RUN=expiry AT=2028-12-01T03:00:00Z
+    python -m devtools.local run expiry --check --at 2028-12-01T07:00:00Z   # did that day's run complete?
 
 The local application (`make run`) must be running: the command asks it to start the run
 (`POST /_local/schedules/<function>?asOf=…`, the schedule event the template declares, with that
 `time`), then follows the run's record (`GET /_local/runs/<runId>`) while the local SQS poller
 feeds the workers, with a progress bar, and prints the summary and the emails the run wrote.
+With `--check` it fires the run's check schedule instead (`{"check": …}`, as AWS does hours after
+the run) and prints its verdict; the exit status is 1 unless the day's run completed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 from urllib.parse import quote
 
-__all__ = ["RUN_FUNCTIONS", "main", "progress_bar", "summary_lines"]
+__all__ = ["RUN_FUNCTIONS", "check_line", "main", "progress_bar", "summary_lines"]
 
 # The function each run starts with (template.yaml).
 RUN_FUNCTIONS = {"expiry": "ExpiryFunction", "reminders": "ReminderFunction"}
@@ -143,6 +146,36 @@ def follow(
     return dict(record)
 
 
+def check_line(kind: str, verdict: Mapping[str, Any]) -> str:
+    """One line of the check's answer (runs/check.py: `verdict`, `checkedAt`, `run`)."""
+    run = verdict.get("run")
+    if run is None:
+        return f"{kind} run: missing (no run in the 24 hours before {verdict['checkedAt']})"
+    return (
+        f"{kind} run {run['runId']} as of {run['asOf']}: {verdict['verdict']}"
+        f" ({run['membersDone']:,} of {run['membersQueued']:,} members done,"
+        f" {run['shardsQueued']} of {run['shards']} shards paged, {run['memberFailures']:,} member failures)"
+    )
+
+
+def _check(base: str, kind: str, path: str, *, out: TextIO) -> int:
+    try:
+        status, answer = _request(base, "POST", path)
+    except LocalAppUnreachable as problem:
+        print(
+            f"cannot reach the local application on {base} ({problem}): start it with `make run` first",
+            file=sys.stderr,
+        )
+        return 1
+    if status != 200:
+        message = answer.get("error") if isinstance(answer, dict) else answer
+        print(f"the {kind} check did not run ({status}): {message}", file=sys.stderr)
+        return 1
+    verdict = answer["result"]
+    out.write(check_line(kind, verdict) + "\n")
+    return 0 if verdict["RunsIncomplete"] == 0 else 1
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.local run",
@@ -156,6 +189,12 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=3000, help="the local application's port (default 3000)")
     parser.add_argument("--no-follow", action="store_true", help="start the run and return")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the day's run instead of starting one (--at: the check's instant, hours after the run);"
+        " exit status 1 unless it completed",
+    )
     return parser.parse_args(argv)
 
 
@@ -163,10 +202,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
     arguments = _parse(list(sys.argv[1:] if argv is None else argv))
     base = f"http://127.0.0.1:{arguments.port}"
     function = RUN_FUNCTIONS[arguments.kind]
-    query = f"?asOf={quote(arguments.at, safe='')}" if arguments.at else ""
+    at = f"&asOf={quote(arguments.at, safe='')}" if arguments.at else ""
+    if arguments.check:
+        return _check(base, arguments.kind, f"/_local/schedules/{function}?name=Check{at}", out=out)
     try:
         _, before = _request(base, "GET", "/_local/emails")
-        status, started = _request(base, "POST", f"/_local/schedules/{function}{query}")
+        status, started = _request(base, "POST", f"/_local/schedules/{function}?name=Daily{at}")
         if status != 200:
             message = started.get("error") if isinstance(started, dict) else started
             print(f"the {arguments.kind} run did not start ({status}): {message}", file=sys.stderr)

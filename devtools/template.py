@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,13 +150,15 @@ class Route:
 
 @dataclass(frozen=True)
 class Schedule:
-    """One scheduled invocation of a function (`Schedule` or `ScheduleV2` event)."""
+    """One scheduled invocation of a function (`Schedule` or `ScheduleV2` event). `input` is the
+    JSON a `ScheduleV2` sends instead of an EventBridge event (`Input`), if it declares one."""
 
     function: str
     code_uri: str
     handler: str
     name: str
     expression: str
+    input: str | None = field(default=None, compare=False)
 
 
 def _resources(template: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,6 +277,7 @@ def schedules(template: Mapping[str, Any]) -> list[Schedule]:
                     handler=handler,
                     name=str(event.get("Name") or name),
                     expression=str(expression),
+                    input=str(event["Input"]) if event_type == "ScheduleV2" and "Input" in event else None,
                 )
             )
     return found

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devtools.identity import Identity
-from devtools.lambda_runtime import LambdaContext, http_event, load_handler, scheduled_event
+from devtools.lambda_runtime import LambdaContext, http_event, load_handler, scheduled_event, scheduler_input
 
 
 def test_given_a_request_when_building_the_event_then_it_has_the_http_api_v2_shape() -> None:
@@ -97,6 +97,18 @@ def test_given_an_instant_when_building_a_scheduled_event_then_time_is_that_inst
 def test_given_a_naive_instant_when_building_a_scheduled_event_then_it_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         scheduled_event(datetime(2027, 3, 1), "expiry-daily")
+
+
+def test_given_a_scheduler_input_when_fired_then_it_is_sent_with_the_scheduled_time_in_utc() -> None:
+    # Given the runs' check schedule's Input (template.yaml), fired at 04:05 in Paris
+    instant = datetime(2028, 12, 1, 4, 5, tzinfo=timezone(timedelta(hours=1)))
+
+    event = scheduler_input('{"check": "<aws.scheduler.scheduled-time>"}', instant)
+
+    # Then the function gets that JSON, as EventBridge Scheduler sends it
+    assert event == {"check": "2028-12-01T03:05:00Z"}
+    with pytest.raises(ValueError, match="timezone-aware"):
+        scheduler_input('{"time": "<aws.scheduler.scheduled-time>"}', datetime(2027, 3, 1))
 
 
 def test_given_a_context_when_asked_then_it_answers_like_the_lambda_runtime() -> None:

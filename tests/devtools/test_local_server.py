@@ -99,6 +99,16 @@ Resources:
         Daily:
           Type: Schedule
           Properties: {Schedule: "cron(0 1 * * ? *)", Name: clock-daily}
+  CheckFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/given
+      Events:
+        Check:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: "cron(5 4 * * ? *)"
+            Input: '{"check": "<aws.scheduler.scheduled-time>"}'
 """
 
 FUNCTIONS = {
@@ -133,6 +143,7 @@ FUNCTIONS = {
     "clock": (
         "def handler(event, context):\n    return {'asOf': event['time'], 'rule': event['resources'][0]}\n"
     ),
+    "given": "def handler(event, context):\n    return event\n",
 }
 
 
@@ -282,11 +293,27 @@ def test_given_a_schedule_when_fired_at_an_instant_then_the_function_gets_that_t
     assert result["rule"].endswith("rule/clock-daily")
 
 
+def test_given_a_schedule_with_an_input_when_fired_then_the_function_gets_that_input_at_that_time(
+    base_url: str,
+) -> None:
+    # Given a ScheduleV2 whose Input is the runs' check (template.yaml), fired at 04:05 in Paris
+    status, _, body = request(
+        f"{base_url}/_local/schedules/CheckFunction?asOf=2028-12-01T04:05:00%2B01:00", "POST"
+    )
+
+    # Then the function got that JSON, as EventBridge Scheduler sends it, not an EventBridge event
+    assert status == 200
+    assert json.loads(body)["result"] == {"check": "2028-12-01T03:05:00Z"}
+
+
 def test_given_an_unknown_schedule_when_fired_then_it_is_404_listing_the_schedules(base_url: str) -> None:
     status, _, body = request(f"{base_url}/_local/schedules/NopeFunction", "POST")
 
     assert status == 404
-    assert [s["function"] for s in json.loads(body)["error"]["available"]] == ["ClockFunction"]
+    assert [s["function"] for s in json.loads(body)["error"]["available"]] == [
+        "ClockFunction",
+        "CheckFunction",
+    ]
 
 
 def test_given_an_as_of_without_time_zone_when_fired_then_it_is_400(base_url: str) -> None:

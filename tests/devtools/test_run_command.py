@@ -21,7 +21,7 @@ import pytest
 
 from devtools import REPO_ROOT
 from devtools.dynamodb_local import free_port, java_available
-from devtools.run_command import follow, progress_bar, summary_lines
+from devtools.run_command import check_line, follow, progress_bar, summary_lines
 
 RUN = [sys.executable, "-m", "devtools.local", "run"]
 
@@ -31,6 +31,25 @@ def test_the_progress_bar_fills_with_the_members_done() -> None:
     assert progress_bar(1, 4, width=8) == "[##------] 1/4 members"
     assert progress_bar(1_000, 1_000, width=8) == "[########] 1,000/1,000 members"
     assert progress_bar(0, 0, width=8) == "[########] 0/0 members"  # nothing to do is done
+
+
+def test_the_check_line_says_the_verdict_and_the_runs_progress_or_that_there_was_none() -> None:
+    run = {"runId": "run_1", "asOf": "2028-12-01T03:00:00.000Z", "shards": 64, "shardsQueued": 64}
+    run |= {"membersQueued": 1200, "membersDone": 1100, "memberFailures": 3}
+    verdict = {
+        "check": "expiry",
+        "checkedAt": "2028-12-01T07:00:00.000Z",
+        "verdict": "incomplete",
+        "run": run,
+    }
+
+    assert check_line("expiry", verdict) == (
+        "expiry run run_1 as of 2028-12-01T03:00:00.000Z: incomplete"
+        " (1,100 of 1,200 members done, 64 of 64 shards paged, 3 member failures)"
+    )
+    assert check_line("expiry", {**verdict, "verdict": "missing", "run": None}) == (
+        "expiry run: missing (no run in the 24 hours before 2028-12-01T07:00:00.000Z)"
+    )
 
 
 def test_the_summary_names_the_expiry_figures_and_the_emails_by_outcome() -> None:
@@ -160,3 +179,12 @@ def test_a_reminder_run_then_an_expiry_run_fired_locally_email_then_expire_the_d
     rerun = run(local_app, "expiry", "--at", "2099-01-01T00:05:00Z")
 
     assert "members enqueued 0" in rerun.stdout
+
+    # Hours later the day's check finds those runs complete; a day without a run is missing
+    checked = run(local_app, "expiry", "--check", "--at", "2099-01-01T04:05:00Z")
+
+    assert checked.returncode == 0, checked.stderr
+    assert re.search(r"expiry run run_\w+ as of 2099-01-01T00:05:00.000Z: complete", checked.stdout)
+    missing = run(local_app, "expiry", "--check", "--at", "2098-06-01T04:05:00Z")
+
+    assert missing.returncode == 1 and "expiry run: missing" in missing.stdout

@@ -221,6 +221,16 @@ def test_given_schedule_events_when_reading_schedules_then_both_kinds_are_found(
     ]
 
 
+def test_given_the_projects_template_when_reading_schedules_then_each_run_has_its_start_and_its_check() -> (
+    None
+):
+    found = {(s.function, s.name): s.input for s in schedules(load_template())}
+
+    assert found[("ExpiryFunction", "Daily")] == '{"time": "<aws.scheduler.scheduled-time>"}'
+    assert found[("ExpiryFunction", "Check")] == '{"check": "<aws.scheduler.scheduled-time>"}'
+    assert found[("ReminderFunction", "Check")] == '{"check": "<aws.scheduler.scheduled-time>"}'
+
+
 def test_given_the_table_when_reading_its_definition_then_it_fits_create_table(template: dict) -> None:
     definition = table_definition(template)
 
