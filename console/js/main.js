@@ -141,10 +141,20 @@ async function boot() {
   document.getElementById("signout").addEventListener("click", () => {
     if (!signOut(config)) render();
   });
+  // Going where the page already is (the queue from its second page, the same member again)
+  // changes no hash: read it again all the same.
+  const go = (hash) => {
+    if (window.location.hash === hash) render();
+    else window.location.hash = hash;
+  };
   document.getElementById("find").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = document.getElementById("find-id").value.trim();
-    if (id) window.location.hash = `#/members/${encodeURIComponent(id)}`;
+    if (id) go(`#/members/${encodeURIComponent(id)}`);
+  });
+  document.getElementById("nav-claims").addEventListener("click", (event) => {
+    event.preventDefault();
+    go("#/claims");
   });
   window.addEventListener("hashchange", render);
 

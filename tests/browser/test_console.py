@@ -276,6 +276,43 @@ def test_an_identity_the_api_cannot_read_is_told_the_sign_in_was_not_accepted(ag
     expect(page.get_by_role("navigation")).to_be_hidden()
 
 
+def test_every_control_of_the_main_screens_has_a_label(agents: Agents, local_console: LocalConsole) -> None:
+    member = local_console.enrol("Lea Label")
+    claim = local_console.file_claim(member)
+    page = agents.signed_in()
+    unlabelled = """() => [...document.querySelectorAll("input, select, textarea, button")]
+        .filter((control) => control.offsetParent !== null)
+        .filter((control) => !(control.labels && control.labels.length) && !control.getAttribute("aria-label")
+            && !(control.tagName === "BUTTON" && control.textContent.trim()))
+        .map((control) => control.outerHTML)"""
+
+    for path, heading in [
+        ("#/claims", "Pending claims"),
+        (f"#/members/{member}", "Lea Label"),
+        (f"#/claims/{claim['claimId']}", f"Claim for purchase {claim['transactionId']}"),
+    ]:
+        page.goto(f"{local_console.console}{path}")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        assert page.evaluate(unlabelled) == [], path
+
+
+def test_the_claims_link_reads_the_queue_again_from_its_first_page(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    # Given more pending claims than a page holds, and the agent on the second page
+    for _ in range(21 - len(local_console.ok("GET", "/claims?limit=21", "Dev support:auditor")["claims"])):
+        local_console.file_claim(local_console.enrol("Queue Filler"))
+    page = agents.signed_in()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.get_by_text("(page 2)")).to_be_visible()
+
+    # When the agent follows the Claims queue link (the address does not change)
+    page.get_by_role("link", name="Claims queue").click()
+
+    # Then the first page shows again
+    expect(page.get_by_text("(page 1)")).to_be_visible()
+
+
 def tab_to(page: Any, selector: str, *, backwards: bool = False, limit: int = 60) -> list[str]:
     """Press Tab (Shift+Tab) until `selector` has the focus; the ids (or tags) focused on the way."""
     visited: list[str] = []
