@@ -47,9 +47,12 @@ class LocalConsole:
     def console(self) -> str:
         return f"{self.base}/console/"
 
-    def call(self, method: str, path: str, auth: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, auth: str, body: dict[str, Any] | None = None, **extra: str
+    ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Authorization": auth, **({"Content-Type": "application/json"} if data else {})}
+        headers.update({name.replace("_", "-"): value for name, value in extra.items()})
         request = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=20) as answer:
@@ -57,8 +60,8 @@ class LocalConsole:
         except urllib.error.HTTPError as answer:
             return answer.code, json.loads(answer.read() or b"null")
 
-    def ok(self, method: str, path: str, auth: str, body: dict[str, Any] | None = None) -> Any:
-        status, answer = self.call(method, path, auth, body)
+    def ok(self, method: str, path: str, auth: str, body: dict[str, Any] | None = None, **extra: str) -> Any:
+        status, answer = self.call(method, path, auth, body, **extra)
         assert status in (200, 201), f"{method} {path} answered {status}: {answer}"
         return answer
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PARIS, Agents, LocalConsole, sign_in
+from tests.browser.conftest import PARIS, PARTNER, Agents, LocalConsole, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.dynamodb
@@ -54,6 +54,10 @@ def test_an_agent_finds_a_member_and_reads_the_ledger_page_by_page(
     # Then profile, balance, lots and the newest ten movements show
     expect(page.get_by_role("heading", name="Chloé Durand")).to_be_focused()
     expect(page.locator("#balance-available")).to_have_text(str(local_console.available(member)))
+    expiring = local_console.ok("GET", f"/members/{member}/balance", "Dev support:auditor")["expiring"]
+    expiries = page.locator("section[aria-labelledby='balance-title'] tbody tr")
+    expect(expiries).to_have_count(len(expiring))
+    expect(expiries.first).to_contain_text(str(expiring[0]["points"]))
     ledger = page.locator("section[aria-labelledby='ledger-title'] tbody tr")
     expect(ledger).to_have_count(10)
     expect(ledger.first).to_contain_text("21")  # the newest purchase: 21.00 EUR, 21 points
@@ -69,6 +73,38 @@ def test_an_agent_finds_a_member_and_reads_the_ledger_page_by_page(
     page.get_by_role("button", name="Newer movements").click()
     expect(page.get_by_text("Movements, newest first (page 1)")).to_be_visible()
     expect(ledger).to_have_count(10)
+
+
+def test_a_member_who_spent_points_of_a_returned_purchase_shows_them_owed_apart_and_what_expires_when(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    # Given a member who earned 50 and 30 points, spent 60, then returned the 50-point purchase
+    member = local_console.enrol("Omar Owed")
+    returned = local_console.earn(member, "50.00", days_ago=60)
+    local_console.earn(member, "30.00", days_ago=20)
+    local_console.ok(
+        "POST", f"/members/{member}/redemptions", PARTNER, {"points": 60}, Idempotency_Key=f"{member}-r"
+    )
+    local_console.ok(
+        "POST",
+        f"/members/{member}/earn/{returned['transactionId']}/reversal",
+        PARTNER,
+        {},
+        Idempotency_Key=f"{member}-x",
+    )
+    balance = local_console.ok("GET", f"/members/{member}/balance", "Dev support:auditor")
+    assert (balance["available"], balance["owed"]) == (0, 30)
+
+    # When an agent opens the member
+    page = agents.signed_in(path=f"#/members/{member}")
+
+    # Then the owed points show apart from the available ones, and the movements say who did what
+    expect(page.locator("#balance-available")).to_have_text("0")
+    expect(page.locator("#balance-owed")).to_have_text("30")
+    expect(page.get_by_text("No points expire.")).to_be_visible()
+    ledger = page.locator("section[aria-labelledby='ledger-title'] tbody tr")
+    expect(ledger).to_have_count(4)
+    expect(ledger.first).to_contain_text("partner:demo-pos")
 
 
 def test_an_unknown_member_is_said_so(agents: Agents) -> None:
