@@ -5,9 +5,10 @@ the run's start function a few hours after the run with `{"check": "<the check's
 check looks at the runs of that kind whose as-of instant falls in the `WINDOW` before it (a run a
 day, so the day's run and no other), and publishes `RunsIncomplete` (dimension `kind`): 0 when one
 of the latest runs completed, 1 when none did or there is no run at all. An alarm per kind fires
-on 1 (docs/deploy.md, "Alarms").
+on 1 (docs/deploy.md, "What the alarms watch" and "Checking a run").
 
-`assess` is the rule, pure; `check_run` reads the runs and publishes.
+`assess` is the rule, pure; `check_run` reads the runs and assesses them; the start function's
+handler (`runs.handlers.check`) publishes the metric and logs the verdict.
 """
 
 from __future__ import annotations
