@@ -117,6 +117,23 @@ const TEXTS = {
     "error.invalid": "Not accepted: {message}",
     "error.forbidden": "Not allowed: {message}",
     "error.generic": "The API answered {status}: {message}",
+    "movement.earn": "purchase",
+    "movement.redeem": "redemption",
+    "movement.transfer-out": "transfer sent",
+    "movement.transfer-in": "transfer received",
+    "movement.claim-credit": "claim credited",
+    "movement.reversal": "return",
+    "movement.expiry": "expiry",
+    "movement.adjustment": "adjustment",
+    "source.earn": "purchase",
+    "source.claim": "claim",
+    "source.transfer": "transfer",
+    "source.adjustment": "adjustment",
+    "action.filed": "filed",
+    "action.refiled": "filed again",
+    "action.approved": "approved",
+    "action.rejected": "rejected",
+    "action.matched": "matched by a purchase",
   },
   fr: {
     "app.title": "Console du support",
@@ -233,6 +250,23 @@ const TEXTS = {
     "error.invalid": "Refusé : {message}",
     "error.forbidden": "Non autorisé : {message}",
     "error.generic": "L'API a répondu {status} : {message}",
+    "movement.earn": "achat",
+    "movement.redeem": "utilisation",
+    "movement.transfer-out": "transfert envoyé",
+    "movement.transfer-in": "transfert reçu",
+    "movement.claim-credit": "réclamation créditée",
+    "movement.reversal": "retour",
+    "movement.expiry": "expiration",
+    "movement.adjustment": "ajustement",
+    "source.earn": "achat",
+    "source.claim": "réclamation",
+    "source.transfer": "transfert",
+    "source.adjustment": "ajustement",
+    "action.filed": "déposée",
+    "action.refiled": "déposée à nouveau",
+    "action.approved": "acceptée",
+    "action.rejected": "refusée",
+    "action.matched": "rapprochée d'un achat",
   },
 };
 
@@ -263,6 +297,13 @@ export function setLanguage(language, { remember = false } = {}) {
 
 export function language() {
   return current;
+}
+
+/** A value the API names (a movement type, a lot source, a claim action) in the current language;
+ * one this page does not know yet is shown as the API wrote it. */
+export function term(kind, value) {
+  const key = `${kind}.${value}`;
+  return key in TEXTS[current] ? TEXTS[current][key] : String(value);
 }
 
 /** The text of `key` in the current language, `{name}` replaced by `params.name` (as text). */

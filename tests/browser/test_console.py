@@ -399,18 +399,27 @@ def test_the_main_flow_works_with_the_keyboard_only_and_the_focus_is_visible(
 def test_the_console_speaks_the_browsers_language_and_switches_on_demand(
     agents: Agents, local_console: LocalConsole
 ) -> None:
-    # Given a browser that prefers French
+    # Given a browser that prefers French, and a member with one purchase
+    member = local_console.enrol("Fanny Français")
+    local_console.earn(member, "12.00", days_ago=3)
     page = agents.open(locale="fr-FR")
     expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
     assert page.evaluate("document.documentElement.lang") == "fr"
     page.get_by_label("Identifiant", exact=True).fill("agent-fr")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("heading", name="Réclamations en attente")).to_be_visible()
+    page.get_by_label("Identifiant du membre").fill(member)
+    page.get_by_role("button", name="Chercher").click()
+    ledger = page.locator("section[aria-labelledby='ledger-title'] tbody tr")
+    expect(ledger.first).to_contain_text("achat")
+    expect(page.get_by_role("heading", name="Relevé")).to_be_visible()
 
     # When the agent switches to English
     page.get_by_label("Langue").select_option("en")
 
     # Then the page speaks English, and keeps to it in this tab
+    expect(ledger.first).to_contain_text("purchase")
+    page.get_by_role("link", name="Claims queue").click()
     expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
     expect(page.get_by_role("link", name="Claims queue")).to_be_visible()
     assert page.evaluate("document.documentElement.lang") == "en"

@@ -4,7 +4,7 @@
 
 import { ApiError } from "../api.js";
 import { el, facts, hashFor, table } from "../dom.js";
-import { formatInstant, formatPoints, t } from "../i18n.js";
+import { formatInstant, formatPoints, t, term } from "../i18n.js";
 
 const PAGE_SIZE = 20;
 // The queue's pages seen so far in this tab: cursors[i] reads page i + 1.
@@ -84,7 +84,7 @@ export async function renderClaim(context, claimId, notice = null) {
     claim.history.map((event) => [
       formatInstant(event.at),
       actor(event.actor),
-      event.action,
+      term("action", event.action),
       statusText(event.status),
       event.reason || "",
       event.points === null || event.points === undefined ? "" : formatPoints(event.points),

@@ -3,7 +3,7 @@
 
 import { ApiError } from "../api.js";
 import { el, facts, hashFor, replace, table } from "../dom.js";
-import { formatDay, formatInstant, formatPoints, t } from "../i18n.js";
+import { formatDay, formatInstant, formatPoints, t, term } from "../i18n.js";
 import { pager } from "./claims.js";
 
 export const LEDGER_PAGE_SIZE = 10;
@@ -68,7 +68,7 @@ export async function renderMember(context, memberId) {
             [[t("member.lot")], [t("member.source")], [t("member.original"), true], [t("member.remaining"), true], [t("member.earned")], [t("member.expires")]],
             lots.lots.map((lot) => [
               lot.lotId,
-              lot.source.kind,
+              term("source", lot.source.kind),
               formatPoints(lot.original),
               formatPoints(lot.remaining),
               formatInstant(lot.earnedAt),
@@ -101,7 +101,7 @@ async function showLedger(context, section, memberId, cursors, page) {
   };
   const rows = answer.entries.map((entry) => [
     formatInstant(entry.occurredAt),
-    entry.type,
+    term("movement", entry.type),
     formatPoints(entry.points),
     formatPoints(entry.balanceAfter),
     `${entry.actor.kind}:${entry.actor.id}`,
