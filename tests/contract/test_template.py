@@ -830,7 +830,7 @@ def test_an_alarm_watches_the_api_5xx(resources: dict[str, Any]) -> None:
     alarms = [
         a["Properties"]
         for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Namespace"] == "AWS/ApiGateway"
+        if a["Properties"].get("Namespace") == "AWS/ApiGateway"
     ]
     assert len(alarms) == 1
     alarm = alarms[0]
