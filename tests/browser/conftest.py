@@ -33,8 +33,6 @@ SCREENSHOTS = REPO_ROOT / "docs" / "console"
 PARIS = ZoneInfo("Europe/Paris")
 PARTNER = "Dev partner:demo-pos"
 
-pytestmark = pytest.mark.dynamodb
-
 
 @dataclass
 class LocalConsole:
