@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 
-.PHONY: run schedule report bench-scale test test-scale setup chromium lint typecheck template-check unit integration fuzz bench bench-card openapi clean
+.PHONY: run schedule report screenshots bench-scale test test-scale setup chromium lint typecheck template-check unit integration fuzz bench bench-card openapi clean
 
 run: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.local $(ARGS)
@@ -23,6 +23,10 @@ schedule: $(VENV)/.installed
 # The monthly liability report of the running local mode, as of the start of AT's month (default: now)
 report: $(VENV)/.installed
 	$(PY) -m devtools.local report $(if $(AT),--at $(AT))
+
+# The README's screenshots of the support console, from its browser tests
+screenshots: setup chromium
+	CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest -q tests/browser/test_console.py
 
 test: setup chromium lint typecheck template-check
 	$(PY) -m pytest -n 2 --dist loadfile

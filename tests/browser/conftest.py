@@ -29,7 +29,9 @@ from devtools import REPO_ROOT
 from devtools.dynamodb_local import free_port, java_available
 
 CHROMIUM = Path(os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = REPO_ROOT / "docs" / "console"
+# The README's screenshots (docs/console) are written by `make screenshots`; an ordinary run writes
+# them under .local, so that running the tests leaves the working tree as it was.
+SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", REPO_ROOT / ".local" / "screenshots"))
 PARIS = ZoneInfo("Europe/Paris")
 PARTNER = "Dev partner:demo-pos"
 
@@ -211,7 +213,8 @@ def agents(browser: Any, local_console: LocalConsole) -> Iterator[Agents]:
 
 @pytest.fixture(scope="session")
 def screenshot() -> Callable[[Any, str], None]:
-    """Saves a screen of the console in docs/console/<name>.png (the README shows them)."""
+    """Saves a screen of the console as <name>.png in `SCREENSHOTS` (docs/console with `make
+    screenshots`: the README shows them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def save(page: Any, name: str) -> None:
