@@ -147,9 +147,12 @@ def test_the_api_verifies_cognito_tokens_and_never_names_the_development_issuer(
 ) -> None:
     api = template["Resources"]["LoyaltyApi"]["Properties"]
     authorizer = api["Auth"]["Authorizers"][api["Auth"]["DefaultAuthorizer"]]
-    assert authorizer["JwtConfiguration"]["issuer"] == {
-        "Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
-    }
+    # The stack's own pool, or the operator's existing one (ExistingUserPoolId): Cognito either way
+    condition, own, existing = authorizer["JwtConfiguration"]["issuer"]["Fn::If"]
+    assert condition == "CreatesUserPool"
+    assert own == {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"}
+    template_text, _ = existing["Fn::Sub"]
+    assert template_text == "https://cognito-idp.${PoolRegion}.amazonaws.com/${ExistingUserPoolId}"
     text = (ROOT / "template.yaml").read_text(encoding="utf-8").lower()
     assert "loyalty.local" not in text
     assert "dev-identity" not in text
