@@ -29,19 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
+# One list of files and types for the local server and the bucket
+from devtools.console import CONSOLE_DIR, CONTENT_TYPES
+
 CONFIG_KEY = "config.json"
 SCOPES = "openid email"
 
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
 # The page and its config are checked on every load (an upload shows at once); the rest for 5 minutes
 # (the invalidation after an upload clears CloudFront's copies).
 REVALIDATE = {"index.html", CONFIG_KEY}
