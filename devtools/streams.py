@@ -23,6 +23,20 @@ log = logging.getLogger("devtools.streams")
 Deliver = Callable[[dict[str, Any]], Any]
 
 
+def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A record of `GetRecords` in the shape Lambda gives it to a function: its creation time in
+    epoch seconds, the stream's ARN and region added."""
+    body = dict(record)
+    stream = dict(body.get("dynamodb") or {})
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        stream["ApproximateCreationDateTime"] = created.timestamp()
+    body["dynamodb"] = stream
+    body.setdefault("awsRegion", region)
+    body["eventSourceARN"] = stream_arn
+    return body
+
+
 class StreamPoller:
     def __init__(
         self,
@@ -124,16 +138,7 @@ class StreamPoller:
         return delivered
 
     def _record(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Lambda's shape: the stream record, its creation time in epoch seconds, the stream's ARN."""
-        body = dict(record)
-        stream = dict(body.get("dynamodb") or {})
-        created = stream.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            stream["ApproximateCreationDateTime"] = created.timestamp()
-        body["dynamodb"] = stream
-        body.setdefault("awsRegion", self.region)
-        body["eventSourceARN"] = self.stream_arn
-        return body
+        return lambda_record(record, self.stream_arn, self.region)
 
     def _load(self) -> dict[str, str]:
         if self.checkpoints is None or not self.checkpoints.is_file():
