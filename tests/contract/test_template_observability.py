@@ -373,3 +373,6 @@ def test_the_outputs_give_the_dashboards_address(template: dict[str, Any]) -> No
     assert (
         url.endswith("#dashboards/dashboard/${Dashboard}") and "cloudwatch/home?region=${AWS::Region}" in url
     )
+    # The console is served from aws.amazon.com (AWS::URLSuffix, amazonaws.com, names the API
+    # endpoints: <region>.console.amazonaws.com does not exist).
+    assert url.startswith("https://${AWS::Region}.console.aws.amazon.com/"), url
