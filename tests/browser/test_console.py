@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 from collections.abc import Callable
@@ -219,6 +220,32 @@ def test_when_two_agents_decide_the_same_claim_the_second_is_told_and_nothing_is
         20,
     )
     assert [event["action"] for event in stored["history"]] == ["filed", "approved"]
+
+
+def test_a_conflict_that_leaves_the_claim_pending_is_the_apis_refusal_not_another_agents_decision(
+    agents: Agents, local_console: LocalConsole
+) -> None:
+    # Given a pending claim, and an API that refuses its approval with a 409 other than "already
+    # decided" (a movement too large for one transaction): the claim stays pending
+    member = local_console.enrol("Colette Conflict")
+    claim = local_console.file_claim(member, amount="30.00")
+    page = agents.signed_in(path=f"#/claims/{claim['claimId']}")
+    refusal = {"error": {"code": "movement_too_large", "message": "the credit needs too many items"}}
+    page.route(
+        "**/decision",
+        lambda route: route.fulfill(status=409, content_type="application/json", body=json.dumps(refusal)),
+    )
+
+    # When the agent approves it
+    page.get_by_label("Reason for the approval").fill("receipt checked")
+    page.get_by_role("button", name="Approve").click()
+
+    # Then the API's refusal is shown, no other agent is said to have decided, and the agent may retry
+    expect(page.locator("#decision-error")).to_contain_text("409: the credit needs too many items")
+    expect(page.locator("#decision-conflict")).to_have_count(0)
+    expect(page.locator("#claim-status")).to_have_text("pending")
+    expect(page.get_by_role("button", name="Approve")).to_be_enabled()
+    assert local_console.claim(claim["claimId"])["status"] == "pending"
 
 
 def test_a_name_with_markup_is_shown_as_text_and_runs_nothing(

@@ -148,15 +148,17 @@ function decisionForms(context, claim) {
         } catch {
           now = null;
         }
-        const notice = el(
-          "p",
-          { class: "notice", role: "alert", id: "decision-conflict" },
-          now
-            ? t("claim.conflict", { status: statusText(now.status), who: actor(now.decidedBy), when: formatInstant(now.decidedAt) })
-            : context.describe(error),
-        );
-        await renderClaim(context, claim.claimId, notice);
-        return;
+        // Another conflict (the movement too large, the member closed…) leaves the claim pending:
+        // that is the API's refusal, said as such, not another agent's decision.
+        if (now && now.status !== "pending") {
+          const notice = el(
+            "p",
+            { class: "notice", role: "alert", id: "decision-conflict" },
+            t("claim.conflict", { status: statusText(now.status), who: actor(now.decidedBy), when: formatInstant(now.decidedAt) }),
+          );
+          await renderClaim(context, claim.claimId, notice);
+          return;
+        }
       }
       alert.textContent = context.describe(error);
       buttons.forEach((button) => (button.disabled = false));
