@@ -76,7 +76,10 @@ def serve_console(
         body = json.dumps(local_config() if config is None else dict(config), indent=2).encode("utf-8")
         return ConsoleFile(200, body, [("Content-Type", CONTENT_TYPES[".json"]), *SECURITY_HEADERS])
     root = directory.resolve()
-    target = (root / relative).resolve()
+    try:
+        target = (root / relative).resolve()
+    except (OSError, ValueError):  # a NUL byte, a name too long: no such file
+        return _refused(404, "not_found", f"no console file {path}")
     # Nothing outside the folder (`..`, symlinks), no hidden files, only the types listed above.
     if (
         not target.is_relative_to(root)

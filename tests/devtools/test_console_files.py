@@ -56,6 +56,10 @@ def test_the_config_says_local_mode_with_the_api_on_the_same_origin(folder: Path
         "/console/notes.txt",
         "/console/missing.js",
         "/console/js",
+        "/console/%2e%2e/secret.html",
+        "/console/..%2fsecret.html",
+        "/console//etc/passwd",
+        "/console/index.html\x00.js",
     ],
 )
 def test_nothing_outside_the_console_hidden_or_of_another_type_is_served(folder: Path, path: str) -> None:
