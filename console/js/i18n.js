@@ -4,6 +4,7 @@
 const TEXTS = {
   en: {
     "app.title": "Support console",
+    "app.pageTitle": "Loyalty support console",
     "app.skip": "Skip to content",
     "app.language": "Language",
     "app.signOut": "Sign out",
@@ -137,6 +138,7 @@ const TEXTS = {
   },
   fr: {
     "app.title": "Console du support",
+    "app.pageTitle": "Console du support fidélité",
     "app.skip": "Aller au contenu",
     "app.language": "Langue",
     "app.signOut": "Se déconnecter",
@@ -289,6 +291,7 @@ export function setLanguage(language, { remember = false } = {}) {
   current = LANGUAGES.includes(language) ? language : "en";
   if (remember) sessionStorage.setItem(CHOICE, current);
   document.documentElement.lang = current;
+  document.title = t("app.pageTitle");
   for (const node of document.querySelectorAll("[data-i18n]")) {
     node.textContent = t(node.dataset.i18n);
   }

@@ -432,6 +432,7 @@ def test_the_console_speaks_the_browsers_language_and_switches_on_demand(
     page = agents.open(locale="fr-FR")
     expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
     assert page.evaluate("document.documentElement.lang") == "fr"
+    expect(page).to_have_title("Console du support fidélité")
     page.get_by_label("Identifiant", exact=True).fill("agent-fr")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("heading", name="Réclamations en attente")).to_be_visible()
@@ -450,6 +451,7 @@ def test_the_console_speaks_the_browsers_language_and_switches_on_demand(
     expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
     expect(page.get_by_role("link", name="Claims queue")).to_be_visible()
     assert page.evaluate("document.documentElement.lang") == "en"
+    expect(page).to_have_title("Loyalty support console")
     page.reload()
     expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
     # and an English browser gets English
