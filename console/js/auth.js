@@ -77,6 +77,15 @@ export async function startCognitoSignIn(config) {
   window.location.assign(url.toString());
 }
 
+/** A sign-in that failed for a reason the page states in the agent's language (`key` in i18n.js). */
+export class SignInError extends Error {
+  constructor(key, params = {}) {
+    super(key);
+    this.key = key;
+    this.params = params;
+  }
+}
+
 function claimsOf(token) {
   try {
     const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
@@ -98,7 +107,7 @@ export async function completeCognitoSignIn(config) {
   sessionStorage.removeItem(PENDING);
   window.history.replaceState(null, "", window.location.pathname + window.location.hash);
   if (query.has("error")) throw new Error(query.get("error_description") || query.get("error"));
-  if (!pending || pending.state !== query.get("state")) throw new Error("state mismatch");
+  if (!pending || pending.state !== query.get("state")) throw new SignInError("signin.stateMismatch");
   const response = await fetch(new URL("/oauth2/token", config.cognito.domain), {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
@@ -111,7 +120,7 @@ export async function completeCognitoSignIn(config) {
     }),
   });
   const tokens = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(tokens.error || `token endpoint answered ${response.status}`);
+  if (!response.ok) throw new SignInError("signin.tokenRefused", { message: tokens.error || response.status });
   const identity = claimsOf(tokens.id_token || "");
   const session = {
     kind: "cognito",

@@ -8,6 +8,7 @@ import {
   currentSession,
   devSignIn,
   forget,
+  SignInError,
   signOut,
   startCognitoSignIn,
 } from "./auth.js";
@@ -170,7 +171,8 @@ async function boot() {
     try {
       if ((await completeCognitoSignIn(config)) && !(await admit())) forget();
     } catch (problem) {
-      signInMessage = t("signin.failed", { message: problem.message });
+      signInMessage =
+        problem instanceof SignInError ? t(problem.key, problem.params) : t("signin.failed", { message: problem.message });
     }
   }
   render();

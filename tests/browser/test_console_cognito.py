@@ -204,6 +204,24 @@ def test_a_callback_the_console_did_not_start_is_refused_without_asking_for_a_to
 
     page.goto(f"{cognito.base}/console/?code=planted&state=forged")
 
-    expect(page.locator("#signin-message")).to_have_text("Sign-in failed: state mismatch")
+    expect(page.locator("#signin-message")).to_have_text(
+        "Sign-in failed: this answer does not come from a sign-in started in this tab. Sign in again."
+    )
     assert cognito.token_requests == []
     assert "code=" not in page.url
+
+
+def test_a_failed_sign_in_is_told_in_the_agents_language(browser: Any, cognito: FakeCognito) -> None:
+    # Given a French browser, sent back with a state this tab never sent
+    context = browser.new_context(locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.goto(f"{cognito.base}/console/?code=planted&state=forged")
+
+        # Then the refusal is in French, like the rest of the page
+        expect(page.locator("#signin-message")).to_have_text(
+            "La connexion a échoué : cette réponse ne vient pas d'une connexion commencée dans cet onglet. "
+            "Reconnectez-vous."
+        )
+    finally:
+        context.close()
