@@ -38,9 +38,10 @@ export function forget() {
 
 /** Sign out: forget the tokens; in AWS also end the Cognito session (its logout endpoint). */
 export function signOut(config) {
-  const session = currentSession();
   forget();
-  if (session && session.kind === "cognito" && config.cognito) {
+  // Cognito's session outlives the access token: end it even when the token has expired, or the
+  // next "Sign in" would let anyone at this browser in without a password.
+  if (config.mode === "cognito" && config.cognito) {
     const url = new URL("/logout", config.cognito.domain);
     url.searchParams.set("client_id", config.cognito.clientId);
     url.searchParams.set("logout_uri", config.cognito.redirectUri);

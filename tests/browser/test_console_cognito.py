@@ -196,6 +196,26 @@ def test_signing_out_forgets_the_token_and_ends_the_cognito_session(page: Any, c
     assert page.evaluate("sessionStorage.getItem('console.session')") is None
 
 
+def test_signing_out_after_the_token_expired_still_ends_the_cognito_session(
+    page: Any, cognito: FakeCognito
+) -> None:
+    # Given an agent signed in whose access token expired while the page stayed open
+    page.get_by_role("button", name="Sign in with Cognito").click()
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
+    page.evaluate(
+        "const s = JSON.parse(sessionStorage.getItem('console.session'));"
+        "s.expiresAt = Date.now() - 1000; sessionStorage.setItem('console.session', JSON.stringify(s));"
+    )
+
+    # When the agent signs out
+    page.get_by_role("button", name="Sign out").click()
+
+    # Then Cognito's session is ended too: the next sign-in asks for the password again
+    expect(page.get_by_role("button", name="Sign in with Cognito")).to_be_visible()
+    assert len(cognito.logouts) == 1
+    assert page.evaluate("sessionStorage.getItem('console.session')") is None
+
+
 def test_a_callback_the_console_did_not_start_is_refused_without_asking_for_a_token(
     page: Any, cognito: FakeCognito
 ) -> None:
