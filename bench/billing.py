@@ -17,12 +17,12 @@ One request unit is billed per 1 KB written and per 4 KB read; KB means 1,024 by
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from loyalty.store import sizes
 
 Item = Mapping[str, Mapping[str, Any]]
 
@@ -31,69 +31,17 @@ READ_UNIT_BYTES = 4096
 
 # ---- item size
 #
-# "The total size of an item is the sum of the lengths of its attribute names and values":
-#   String  = UTF-8 bytes of the value
-#   Number  = "approximately (1 byte per two significant digits) + (1 byte)"; "leading and
-#             trailing zeroes are trimmed", up to 38 significant digits
-#   Binary  = the raw bytes (not their base64 text)
-#   Boolean, Null = 1 byte
-#   List, Map = 3 bytes of overhead "regardless of its contents" + the nested elements,
-#             + 1 byte per element; a map's keys are sized like attribute names.
-# Sets are not described on that page; we size them as the sum of their elements, each by its
-# scalar rule, with no overhead (an estimate: AWS documents no set overhead either way).
-# The sign of a negative number is not described either: it is not counted.
-
-
-def number_size(text: str) -> int:
-    """Bytes of a Number: one per two significant digits (rounded up), plus one."""
-    try:
-        digits = Decimal(text).as_tuple().digits
-    except InvalidOperation:
-        raise ValueError(f"not a DynamoDB number: {text!r}") from None
-    significant = "".join(map(str, digits)).strip("0")
-    return math.ceil(len(significant) / 2) + 1
-
-
-def binary_size(value: bytes | bytearray | str) -> int:
-    """Raw bytes of a Binary. A `str` is the base64 text of the wire format."""
-    if isinstance(value, str):
-        return len(base64.b64decode(value))
-    return len(value)
-
-
-def value_size(attribute: Mapping[str, Any]) -> int:
-    """Bytes of one attribute value (without its name)."""
-    ((kind, value),) = attribute.items()
-    if kind == "S":
-        return len(value.encode("utf-8"))
-    if kind == "N":
-        return number_size(value)
-    if kind == "B":
-        return binary_size(value)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "L":
-        return 3 + sum(value_size(element) + 1 for element in value)
-    if kind == "M":
-        return 3 + sum(name_size(name) + value_size(element) + 1 for name, element in value.items())
-    if kind == "SS":
-        return sum(len(element.encode("utf-8")) for element in value)
-    if kind == "NS":
-        return sum(number_size(element) for element in value)
-    if kind == "BS":
-        return sum(binary_size(element) for element in value)
-    raise ValueError(f"unknown DynamoDB type {kind!r}")
-
-
-def name_size(name: str) -> int:
-    return len(name.encode("utf-8"))
+# One sizing for the store and the bench: loyalty/store/sizes.py ("Item sizes and formats": a
+# String its UTF-8 bytes, a Number a byte per two significant digits plus one, a Binary its raw
+# bytes, a List or Map 3 bytes plus one per element, sets the sum of their elements), which the
+# store's watch on items near 400 KB uses on every call.
 
 
 def item_size(item: Item | None) -> int:
     """Bytes of an item: every attribute's name plus its value. No item is 0 bytes."""
     if not item:
         return 0
-    return sum(name_size(name) + value_size(value) for name, value in item.items())
+    return sizes.item_size(item)
 
 
 def _units(size: int, unit_bytes: int) -> int:

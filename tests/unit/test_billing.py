@@ -9,11 +9,11 @@ from bench.billing import (
     get_read_units,
     index_write_units,
     item_size,
-    number_size,
     query_read_units,
     transact_get_read_units,
     write_units,
 )
+from loyalty.store.sizes import number_size
 
 KB = 1024
 

@@ -44,8 +44,8 @@ READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems")
 # The sum of the attribute names' and values' lengths: a String its UTF-8 bytes, a Number one byte
 # per two significant digits plus one, a Binary its raw bytes, a Boolean or Null one byte, a List or
 # Map 3 bytes plus one per element plus its elements (a map's keys sized as names). Sets: the sum
-# of their elements (AWS documents no overhead). bench/billing.py sizes the same way for the bench
-# (tests/unit/test_item_sizes.py checks both agree); the layer does not import the bench.
+# of their elements (AWS documents no overhead). The bench (bench/billing.py) bills by these
+# sizes: one implementation for both.
 
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
