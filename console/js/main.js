@@ -122,9 +122,16 @@ function render() {
   const ticket = ++generation;
   const view = { ...context, show: (...children) => ticket === generation && context.show(...children) };
   const [, section, id] = window.location.hash.split("/").map((part) => decodeURIComponent(part || ""));
-  if (section === "members" && id) renderMember(view, id);
-  else if (section === "claims" && id) renderClaim(view, id);
-  else renderClaims(view);
+  let shown;
+  if (section === "members" && id) shown = renderMember(view, id);
+  else if (section === "claims" && id) shown = renderClaim(view, id);
+  else shown = renderClaims(view);
+  // An answer the screen cannot read (not the API's JSON) is said, never a blank page or an
+  // unhandled rejection.
+  shown.catch((problem) => {
+    const text = t("error.unreadable", { message: describe(problem) });
+    view.show(el("h2", {}, t("app.title")), el("p", { class: "alert", role: "alert" }, text));
+  });
 }
 
 async function boot() {

@@ -248,6 +248,21 @@ def test_a_conflict_that_leaves_the_claim_pending_is_the_apis_refusal_not_anothe
     assert local_console.claim(claim["claimId"])["status"] == "pending"
 
 
+def test_an_answer_the_page_cannot_read_is_said_not_a_blank_page(agents: Agents) -> None:
+    # Given an API (or something in front of it) answering the queue with a page that is not its JSON
+    page = agents.signed_in()
+    expect(page.get_by_role("heading", name="Pending claims")).to_be_visible()
+    page.route(
+        "**/claims?*", lambda route: route.fulfill(status=200, content_type="text/html", body="<html>")
+    )
+
+    # When the agent reads the queue again
+    page.get_by_role("link", name="Claims queue").click()
+
+    # Then the page says so (and the fixture finds no unhandled error)
+    expect(page.get_by_role("alert")).to_contain_text("The API's answer could not be read")
+
+
 def test_a_name_with_markup_is_shown_as_text_and_runs_nothing(
     agents: Agents, local_console: LocalConsole
 ) -> None:
