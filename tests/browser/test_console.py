@@ -332,6 +332,8 @@ def test_an_agent_files_a_claim_for_a_member_and_finds_it_pending(
     page.get_by_label("Purchase date and time").fill(f"{day.isoformat()}T15:30")
     page.get_by_label("Amount").fill("19.90")
     page.get_by_label("Store (optional)").fill("Nantes")
+    # (the answer goes to a live region present before it, so that screen readers read it out)
+    expect(page.locator("#file-result")).to_have_attribute("aria-live", "polite")
     page.get_by_role("button", name="File the claim").click()
 
     # Then the claim waits in the queue, filed by the agent, for the instant the agent meant

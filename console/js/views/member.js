@@ -145,7 +145,8 @@ function claimForm(context, memberId) {
     el("label", { for: id }, t(key)),
     el("input", { id, name: id, autocomplete: "off", ...props }),
   ];
-  const result = el("div", { id: "file-result" });
+  // A live region from the start: a message put into a region that appears with it is not read out.
+  const result = el("div", { id: "file-result", "aria-live": "polite" });
   const submit = el("button", { type: "submit" }, t("file.submit"));
   const form = el(
     "form",
@@ -170,7 +171,7 @@ function claimForm(context, memberId) {
           const text = filed.status === "rejected" ? t("file.rejected", { reason: filed.reason }) : t("file.pending");
           replace(
             result,
-            el("p", { class: filed.status === "rejected" ? "notice" : "status", role: "status" }, text),
+            el("p", { class: filed.status === "rejected" ? "notice" : "status" }, text),
             el("a", { href: hashFor("claims", filed.claimId) }, t("file.open")),
           );
         } catch (error) {
