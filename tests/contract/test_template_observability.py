@@ -272,6 +272,24 @@ def test_the_alarms_on_the_codes_metrics_watch_metrics_the_code_publishes_as_it_
     assert kinds == {str(kind) for kind in RunKind}
 
 
+def test_a_check_by_hand_minutes_after_a_failed_one_clears_the_run_alarm(resources: dict[str, Any]) -> None:
+    # Given the scheduled check's 1, then a 0 from a check by hand once the run is done (deploy.md,
+    # "Checking a run"), minutes later: the alarm takes the latest value only if the two fall in
+    # periods of their own (the Maximum of an hour holding both stays 1, and missing data after it
+    # is ignored, so the alarm would stay on until the next day's check)
+    alarms = {
+        name: alarm
+        for name, alarm in _alarms(resources).items()
+        if alarm.get("MetricName") == "RunsIncomplete"
+    }
+
+    assert len(alarms) == len(RunKind)
+    for name, alarm in alarms.items():
+        assert alarm["TreatMissingData"] == "ignore", name
+        assert alarm["Statistic"] == "Maximum" and alarm["Period"] == 60, name
+        assert alarm["EvaluationPeriods"] == 1, name
+
+
 @pytest.mark.parametrize(
     ("function", "kind"), [("ExpiryFunction", "Expiry"), ("ReminderFunction", "Reminder")]
 )
