@@ -107,8 +107,9 @@ export async function completeCognitoSignIn(config) {
   const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
   sessionStorage.removeItem(PENDING);
   window.history.replaceState(null, "", window.location.pathname + window.location.hash);
-  if (query.has("error")) throw new Error(query.get("error_description") || query.get("error"));
+  // The state first, errors included: an error link planted by someone else shows none of its text.
   if (!pending || pending.state !== query.get("state")) throw new SignInError("signin.stateMismatch");
+  if (query.has("error")) throw new Error(query.get("error_description") || query.get("error"));
   const response = await fetch(new URL("/oauth2/token", config.cognito.domain), {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },

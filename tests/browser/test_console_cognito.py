@@ -231,6 +231,16 @@ def test_a_callback_the_console_did_not_start_is_refused_without_asking_for_a_to
     assert "code=" not in page.url
 
 
+def test_an_error_callback_the_console_did_not_start_shows_none_of_its_text(page: Any) -> None:
+    # A planted link with an OAuth error of someone else's making (no state this tab sent)
+    page.goto(page.url + "?error=access_denied&error_description=Call+0800+000+000+to+unlock&state=forged")
+
+    expect(page.locator("#signin-message")).to_have_text(
+        "Sign-in failed: this answer does not come from a sign-in started in this tab. Sign in again."
+    )
+    expect(page.locator("body")).not_to_contain_text("0800")
+
+
 def test_a_failed_sign_in_is_told_in_the_agents_language(browser: Any, cognito: FakeCognito) -> None:
     # Given a French browser, sent back with a state this tab never sent
     context = browser.new_context(locale="fr-FR")
