@@ -394,3 +394,16 @@ def test_the_outputs_give_the_dashboards_address(template: dict[str, Any]) -> No
     # The console is served from aws.amazon.com (AWS::URLSuffix, amazonaws.com, names the API
     # endpoints: <region>.console.amazonaws.com does not exist).
     assert url.startswith("https://${AWS::Region}.console.aws.amazon.com/"), url
+
+
+def test_every_section_of_deploy_md_the_template_names_exists() -> None:
+    # Given the template's pointers to docs/deploy.md (`docs/deploy.md, "<section>"`), the alarms'
+    # descriptions among them: they reach the operator in every alarm notification
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8").splitlines()
+    headings = {line.lstrip("#").strip() for line in deploy if line.startswith("#")}
+    named = {" ".join(name.split()) for name in re.findall(r'docs/deploy\.md, "([^"]+)"', text)}
+
+    # Then each is a heading of deploy.md
+    assert "What the alarms watch" in named
+    assert named <= headings, sorted(named - headings)
