@@ -121,7 +121,15 @@ function render() {
   // A screen whose answers come after the agent moved on is not shown over the newer one.
   const ticket = ++generation;
   const view = { ...context, show: (...children) => ticket === generation && context.show(...children) };
-  const [, section, id] = window.location.hash.split("/").map((part) => decodeURIComponent(part || ""));
+  // A part that is not valid percent-encoding (an address edited by hand) is taken as written.
+  const decoded = (part) => {
+    try {
+      return decodeURIComponent(part || "");
+    } catch {
+      return part;
+    }
+  };
+  const [, section, id] = window.location.hash.split("/").map(decoded);
   let shown;
   if (section === "members" && id) shown = renderMember(view, id);
   else if (section === "claims" && id) shown = renderClaim(view, id);

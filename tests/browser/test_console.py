@@ -263,6 +263,15 @@ def test_an_answer_the_page_cannot_read_is_said_not_a_blank_page(agents: Agents)
     expect(page.get_by_role("alert")).to_contain_text("The API's answer could not be read")
 
 
+def test_an_address_edited_by_hand_with_broken_encoding_is_an_unknown_member_not_a_blank_page(
+    agents: Agents,
+) -> None:
+    page = agents.signed_in(path="#/members/%E0%A4%A")
+
+    # Then the API says what is wrong with the id (a 422), shown as any refusal
+    expect(page.get_by_role("alert")).to_contain_text("Not accepted: memberId")
+
+
 def test_a_name_with_markup_is_shown_as_text_and_runs_nothing(
     agents: Agents, local_console: LocalConsole
 ) -> None:
