@@ -39,8 +39,13 @@ export function createApi(baseUrl, authorization) {
     }
     if (!response.ok) {
       const error = (data && data.error) || {};
-      const fields = (error.fields || []).map((f) => `${f.field}: ${f.reason}`).join("; ");
-      const message = [error.message || (data && data.message) || response.statusText, fields].filter(Boolean).join(" — ");
+      const summary = error.message || (data && data.message) || response.statusText;
+      // The API's 422 message already lists its fields: add only those it does not name.
+      const fields = (error.fields || [])
+        .map((f) => `${f.field}: ${f.reason}`)
+        .filter((text) => !String(summary || "").includes(text))
+        .join("; ");
+      const message = [summary, fields].filter(Boolean).join(" — ");
       throw new ApiError(response.status, error.code || `http_${response.status}`, message, data);
     }
     return data;

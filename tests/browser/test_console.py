@@ -272,6 +272,16 @@ def test_an_address_edited_by_hand_with_broken_encoding_is_an_unknown_member_not
     expect(page.get_by_role("alert")).to_contain_text("Not accepted: memberId")
 
 
+def test_a_field_the_api_refuses_is_said_once(agents: Agents) -> None:
+    # Given a member id the API refuses (a 422 whose message lists its fields)
+    page = agents.signed_in(path="#/members/-dash-first")
+
+    # Then the refusal names the field and why, once
+    expect(page.get_by_role("alert")).to_have_text(
+        "Not accepted: memberId: must be 1 to 128 characters among A-Z a-z 0-9 . _ : - (not first)"
+    )
+
+
 def test_a_name_with_markup_is_shown_as_text_and_runs_nothing(
     agents: Agents, local_console: LocalConsole
 ) -> None:
