@@ -344,3 +344,9 @@ def test_the_outputs_the_api_and_the_pool_agree_on_the_issuer_and_the_clients(
         outputs, jwt = _outputs(template, given), _jwt_configuration(template, given)
         assert outputs["JwtIssuer"] == jwt["issuer"]
         assert outputs["ApiClientIds"].split(",") == jwt["audience"]
+
+
+def test_the_stacks_own_pool_pins_the_issuer_the_authorizer_names(template: dict[str, Any]) -> None:
+    """An UPDATED issuer (issuer-cognito-idp.…) would not be the authorizer's: every token refused."""
+    pool = template["Resources"]["UserPool"]["Properties"]
+    assert pool["IssuerConfiguration"] == {"Type": "ORIGINAL"}
