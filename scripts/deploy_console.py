@@ -35,10 +35,10 @@ from devtools.console import CONSOLE_DIR, CONTENT_TYPES
 CONFIG_KEY = "config.json"
 SCOPES = "openid email"
 
-# The page and its config are checked on every load (an upload shows at once); the rest for 5 minutes
-# (the invalidation after an upload clears CloudFront's copies).
-REVALIDATE = {"index.html", CONFIG_KEY}
-SHORT_CACHE = "public, max-age=300"
+# Every file is checked on every load (a 304 when unchanged): the page's ES modules import each
+# other by fixed names, so a browser holding some modules of the last upload for minutes could
+# mix them with new ones and fail on an import. The files are small; the invalidation after an
+# upload clears CloudFront's copies.
 NO_CACHE = "no-cache"
 
 
@@ -133,7 +133,7 @@ def publish(console: Console, directory: Path, s3: Any, cloudfront: Any, *, out:
             Key=key,
             Body=body,
             ContentType=CONTENT_TYPES[Path(key).suffix],
-            CacheControl=NO_CACHE if key in REVALIDATE else SHORT_CACHE,
+            CacheControl=NO_CACHE,
         )
         out.write(f"uploaded {key}\n")
     stale = [key for key in _keys(s3, console.bucket) if key not in uploads]

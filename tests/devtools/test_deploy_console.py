@@ -132,9 +132,9 @@ def test_the_files_and_a_config_written_from_the_stack_are_uploaded_stale_ones_d
         },
     }
     expect_upload(session, "index.html", "text/html; charset=utf-8", "no-cache", b"<!doctype html>")
-    expect_upload(session, "js/main.js", "text/javascript; charset=utf-8", "public, max-age=300")
-    expect_upload(session, "js/views/a.js", "text/javascript; charset=utf-8", "public, max-age=300")
-    expect_upload(session, "style.css", "text/css; charset=utf-8", "public, max-age=300")
+    expect_upload(session, "js/main.js", "text/javascript; charset=utf-8", "no-cache")
+    expect_upload(session, "js/views/a.js", "text/javascript; charset=utf-8", "no-cache")
+    expect_upload(session, "style.css", "text/css; charset=utf-8", "no-cache")
     config_body = json.dumps(expected_config, indent=2).encode() + b"\n"
     expect_upload(session, "config.json", "application/json", "no-cache", config_body)
     session.stubs["s3"].add_response(
