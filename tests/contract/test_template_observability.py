@@ -260,7 +260,8 @@ def test_the_alarms_on_the_codes_metrics_watch_metrics_the_code_publishes_as_it_
     service = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
     namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     ours = {name: alarm for name, alarm in _alarms(resources).items() if alarm.get("Namespace") == namespace}
-    assert {"ExpiryRunIncompleteAlarm", "ReminderRunIncompleteAlarm", "ItemsNearSizeLimitAlarm"} <= set(ours)
+    expected = {"ExpiryRunIncompleteAlarm", "ReminderRunIncompleteAlarm", "ItemsNearSizeLimitAlarm"}
+    assert expected | {"MovementTooLargeAlarm"} <= set(ours)
     for name, alarm in ours.items():
         assert alarm["MetricName"] in published, name
         assert {"Name": "service", "Value": service} in alarm["Dimensions"], name
