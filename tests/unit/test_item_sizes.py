@@ -112,6 +112,11 @@ def ledger_entry(reason_bytes: int) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def nothing_logged_yet() -> None:
+    sizes._LOGGED.clear()
+
+
 def write(item: dict[str, Any]) -> None:
     body = json.dumps({"TransactItems": [{"Put": {"TableName": "t", "Item": item}}]}).encode()
     sizes._on_write(params={"body": body}, model=SimpleNamespace(name="TransactWriteItems"))
@@ -137,6 +142,23 @@ def test_an_item_written_past_300_kb_is_counted_and_logged_by_type_and_key(
             "operation": "TransactWriteItems",
         }
     ]
+
+
+def test_an_item_seen_again_is_counted_again_but_logged_once(
+    emf: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged: list[dict[str, Any]] = []
+    monkeypatch.setattr(telemetry.logger, "warning", lambda message, extra: logged.append(extra))
+    item = ledger_entry(NEAR_LIMIT)
+
+    for _ in range(3):
+        write(item)
+    other = ledger_entry(NEAR_LIMIT)
+    other["sk"] = {"S": "LEDGER#000000000002"}
+    write(other)
+
+    assert flushed(capsys) == [1.0] * 4
+    assert [entry["sk"] for entry in logged] == ["LEDGER#000000000001", "LEDGER#000000000002"]
 
 
 def test_an_item_just_under_300_kb_is_not_counted(emf: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -158,11 +158,23 @@ def _check(item: Mapping[str, Any], operation: str) -> None:
         report_near_limit(item, size, operation)
 
 
+# Items already logged by this process: a big item read on every call of a hot member is counted
+# each time (the metric) but logged once, not once a request. Bounded: a process logs at most this many.
+_LOGGED: set[tuple[str | None, str | None]] = set()
+MOST_LOGGED = 10_000
+
+
 def report_near_limit(item: Mapping[str, Any], size: int, operation: str) -> None:
-    """A warning with the item's type and key (no attribute value but the keys'), and one count of
-    `ItemsNearSizeLimit` (a failure to count is logged, never raised: telemetry.count_event)."""
+    """One count of `ItemsNearSizeLimit` (a failure to count is logged, never raised:
+    telemetry.count_event), and, the first time this process sees the item, a warning with its type
+    and key (no attribute value but the keys')."""
     from loyalty.http.telemetry import count_event, logger
 
+    key = (_text(item, "pk"), _text(item, "sk"))
+    if key in _LOGGED or len(_LOGGED) >= MOST_LOGGED:
+        count_event(METRIC)
+        return
+    _LOGGED.add(key)
     logger.warning(
         "an item is approaching DynamoDB's 400 KB item limit",
         extra={
