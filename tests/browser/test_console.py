@@ -29,8 +29,11 @@ def test_an_agent_signs_in_and_sees_the_pending_claims_oldest_first(
     # When a support agent signs in
     sign_in(page, "support", "agent-1")
 
-    # Then the queue of pending claims shows, oldest first, as the API lists it
+    # Then the queue of pending claims shows, oldest first, as the API lists it, under the page's
+    # one top-level heading (each screen's own heading is the level below)
     expect(page.get_by_role("heading", name="Pending claims")).to_be_focused()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Support console")
+    expect(page.get_by_role("heading", name="Pending claims", level=2)).to_be_visible()
     expect(page.locator("#who")).to_have_text("Signed in as support:agent-1")
     queue = local_console.ok("GET", "/claims?status=pending&limit=20", "Dev support:auditor")["claims"]
     links = page.locator("table a[href^='#/claims/']")
