@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devtools import REPO_ROOT
-from devtools.dynamodb_local import free_port, java_available
+from tests.local_mode import running_local_mode
 
 CHROMIUM = Path(os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium"))
 # The README's screenshots (docs/console) are written by `make screenshots`; an ordinary run writes
@@ -112,32 +109,8 @@ def instant(days_ago: int, hour: int) -> str:
 
 @pytest.fixture(scope="session")
 def local_console() -> Iterator[LocalConsole]:
-    if not java_available():
-        pytest.skip("Java 17+ is not installed: DynamoDB Local cannot run")
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_NAME"))}
-    log = REPO_ROOT / ".pytest_cache" / f"console-{port}.log"
-    log.parent.mkdir(exist_ok=True)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local", "--port", str(port), "--in-memory"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 90
-    while "demo data:" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the local mode did not start:\n" + log.read_text(errors="replace"))
-        time.sleep(0.2)
-    yield LocalConsole(f"http://127.0.0.1:{port}", log)
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_local_mode("console") as (base, log):
+        yield LocalConsole(base, log)
 
 
 @pytest.fixture(scope="session")

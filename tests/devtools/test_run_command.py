@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -20,8 +18,8 @@ from typing import Any
 import pytest
 
 from devtools import REPO_ROOT
-from devtools.dynamodb_local import free_port, java_available
 from devtools.run_command import check_line, follow, progress_bar, summary_lines
+from tests.local_mode import running_local_mode
 
 RUN = [sys.executable, "-m", "devtools.local", "run"]
 
@@ -101,33 +99,8 @@ def test_following_a_run_that_stops_progressing_says_so_instead_of_waiting_forev
 
 @pytest.fixture(scope="module")
 def local_app() -> Iterator[str]:
-    if not java_available():
-        pytest.skip("Java 17+ is not installed: DynamoDB Local cannot run")
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_NAME"))}
-    log = REPO_ROOT / ".pytest_cache" / f"local-run-{port}.log"
-    log.parent.mkdir(exist_ok=True)
-    with log.open("wb") as console:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local", "--port", str(port), "--in-memory"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while "demo data:" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the local mode did not start:\n" + log.read_text(errors="replace"))
-        time.sleep(0.3)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_local_mode("local-run") as (base, _):
+        yield base
 
 
 def balance(base: str, member_id: str) -> dict[str, Any]:

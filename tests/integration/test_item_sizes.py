@@ -7,7 +7,6 @@ past 400 KB is counted before DynamoDB refuses it (`MovementTooLarge`)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,10 +20,11 @@ from loyalty.domain.errors import MovementTooLarge
 from loyalty.domain.ledger import Actor
 from loyalty.domain.rules import default_rules
 from loyalty.http import telemetry
-from loyalty.store import keys, members, points, sizes
+from loyalty.store import keys, members, points
 from loyalty.store.models import ActorAttribute, LedgerEntryItem, LotMovementAttribute, TableItem
 from loyalty.store.transact import Transaction
 from loyalty.store.wallet import read_wallet
+from tests.unit.test_item_sizes import flushed
 
 PARTNER = Actor("partner", "pos-sizes")
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -37,15 +37,7 @@ def counted(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
     telemetry.metrics.clear_metrics()
     capsys.readouterr()
 
-    def published() -> list[float]:
-        telemetry.metrics.flush_metrics()
-        values: list[float] = []
-        for line in capsys.readouterr().out.splitlines():
-            if line.startswith('{"_aws"') and sizes.METRIC in line:
-                values += json.loads(line)[sizes.METRIC]
-        return values
-
-    yield published
+    yield lambda: flushed(capsys)
     telemetry.metrics.clear_metrics()
 
 
