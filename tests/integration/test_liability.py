@@ -441,3 +441,21 @@ def test_the_samples_add_an_earn_and_a_redemption_and_export_novembers_report(
         }
     ]
     assert files["liability/2026-12-01/by-expiry-month.csv"] == "month,points\r\n2028-11,29\r\n"
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
+def test_a_report_while_dynamodb_keeps_throttling_is_a_503_to_retry(
+    api: Api, own_table: Any, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from loyalty.store.models import bind
+
+    def throttled(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": code, "Message": "slow down"}}, "Query")
+
+    monkeypatch.setattr(bind(), "query", throttled)
+    response = api.call("GET", "/reports/liability", identity=FINANCE)
+    assert response.status == 503, response.body
+    assert response.headers.get("Retry-After") == "1"
+    assert response.body["error"]["code"] == "service_unavailable"

@@ -15,19 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
 
-from loyalty.domain.errors import Unavailable
 from loyalty.domain.liability import LabelRange, Level, periods_through, totals
 from loyalty.settings import settings
 from loyalty.store import keys
 from loyalty.store.models import LiabilityAppliedItem, LiabilityPeriodItem, bind
 from loyalty.store.transact import (
     MAX_TRANSACTION_ITEMS,
-    NO_ANSWER,
-    THROTTLE_CODES,
     Transaction,
     TransactionCancelled,
 )
@@ -38,7 +34,6 @@ MARKER_KEPT = timedelta(days=2)
 MAX_PERIODS = MAX_TRANSACTION_ITEMS - 1
 _KIND = UnicodeAttribute(attr_name="itemType")
 _NOT_FIGURES = frozenset({"pk", "sk", "itemType"})
-THROTTLE_ERRORS = THROTTLE_CODES | {"ThrottlingException", "ProvisionedThroughputExceededException"}
 
 
 @dataclass(frozen=True)
@@ -118,14 +113,9 @@ def _read(label_range: LabelRange) -> Iterator[dict[str, int]]:
         "ConsistentRead": True,
     }
     while True:
-        try:
-            page = client.query(**request)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in THROTTLE_ERRORS:
-                raise Unavailable("DynamoDB is throttling the liability figures") from error
-            raise
-        except NO_ANSWER as error:
-            raise Unavailable("DynamoDB did not answer") from error
+        # Throttling or no answer left after botocore's retries: the HTTP error mapping makes it a
+        # 503 with Retry-After (loyalty.http.errors), as for every other read.
+        page = client.query(**request)
         for item in page.get("Items", []):
             if item["sk"]["S"] == last and not label_range.include_last:
                 continue
