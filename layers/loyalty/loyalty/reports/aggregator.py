@@ -101,10 +101,13 @@ def runs_from(records: Sequence[Record], first: int) -> list[Run]:
     periods: Periods = {}
     index = first
     while index < len(records):
-        merged = _merge(periods, by_period(records[index].figures))
-        if len(merged) > MAX_PERIODS:
+        more = by_period(records[index].figures)
+        if len(periods.keys() | more.keys()) > MAX_PERIODS:
             break
-        periods = merged
+        for period, figures in more.items():  # added in place: no copy of the run's sums a record
+            into = periods.setdefault(period, {})
+            for name, points in figures.items():
+                into[name] = into.get(name, 0) + points
         index += 1
     if index > first:
         return [Run(first, index - first, records[first].event_id, periods)]
@@ -113,15 +116,6 @@ def runs_from(records: Sequence[Record], first: int) -> list[Run]:
         Run(first, 1, f"{records[first].event_id}#{part}", dict(alone[start : start + MAX_PERIODS]), part)
         for part, start in enumerate(range(0, len(alone), MAX_PERIODS))
     ]
-
-
-def _merge(periods: Periods, more: Periods) -> Periods:
-    merged = {period: dict(figures) for period, figures in periods.items()}
-    for period, figures in more.items():
-        into = merged.setdefault(period, {})
-        for name, points in figures.items():
-            into[name] = into.get(name, 0) + points
-    return merged
 
 
 def handle_stream_batch(
