@@ -42,8 +42,14 @@ def test_each_record_is_delivered_once_in_order_and_a_restart_goes_on_from_the_f
     # A new poller (the local mode restarted) with the same file delivers only what is new
     put(own_table, "d")
     again: list[dict[str, Any]] = []
-    assert StreamPoller(client, arn, again.append, checkpoints=checkpoints).drain() == 1
+    restarted = StreamPoller(client, arn, again.append, checkpoints=checkpoints)
+    assert restarted.drain() == 1
     assert keys_of(again) == ["d"]
+    # Polls that deliver nothing leave the file as it is
+    written = checkpoints.stat().st_mtime_ns
+    checkpoints.touch()
+    touched = checkpoints.stat().st_mtime_ns
+    assert restarted.poll() == 0 and checkpoints.stat().st_mtime_ns == touched >= written
 
 
 def test_a_failed_record_and_the_ones_after_it_come_again_and_a_raising_function_gets_the_batch_again(
