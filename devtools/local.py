@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools import REPO_ROOT
+from devtools.background import BackgroundThreads
 from devtools.buckets import BucketMirror, create_buckets
 from devtools.console import CONSOLE_PREFIX, serve_console
 from devtools.demo import DEMO_MEMBERS, DEMO_PARTNER, seed
@@ -767,17 +768,16 @@ def _verify_senders(endpoint: str, region: str, environment: Mapping[str, str]) 
     return addresses
 
 
-class SqsPoller:
+class SqsPoller(BackgroundThreads):
     """Delivers SQS messages to the functions with an SQS event, as Lambda's event source mapping does."""
 
     def __init__(
         self, app: LocalApp, endpoint: str, region: str, queues: Mapping[str, dict[str, str]]
     ) -> None:
+        super().__init__()
         self.app = app
         self.region = region
         self.client = local_client(endpoint, "sqs", region)
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
         for function, properties in serverless_functions(app.template).items():
             for name, event in (properties.get("Events") or {}).items():
                 if not isinstance(event, dict) or event.get("Type") != "SQS":
@@ -786,22 +786,14 @@ class SqsPoller:
                 if queue not in queues:
                     log.warning("%s event %s: queue %s is not emulated", function, name, queue)
                     continue
-                thread = threading.Thread(
-                    target=self._poll,
-                    args=(function, properties, event.get("Properties") or {}, queues[queue]),
-                    name=f"sqs-{function}-{name}",
-                    daemon=True,
+                self.add(
+                    f"sqs-{function}-{name}",
+                    self._poll,
+                    function,
+                    properties,
+                    event.get("Properties") or {},
+                    queues[queue],
                 )
-                self.threads.append(thread)
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=5)
 
     def _poll(
         self,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from devtools.background import BackgroundThreads
 
 log = logging.getLogger("devtools.streams")
 
@@ -169,7 +170,7 @@ class StreamPoller:
         self.checkpoints.write_text(json.dumps(saved, indent=1), encoding="utf-8")
 
 
-class StreamDeliveries:
+class StreamDeliveries(BackgroundThreads):
     """Every `DynamoDB` event of the template's functions: one poller each, polled every second in
     a thread of its own, delivering to the function through `invoke(function, code_uri, handler,
     event)` (the local mode's instances)."""
@@ -187,8 +188,7 @@ class StreamDeliveries:
     ) -> None:
         from devtools.template import function_code, serverless_functions
 
-        self.stopping = threading.Event()
-        self.pollers: list[tuple[str, StreamPoller]] = []
+        super().__init__()
         for function, properties in serverless_functions(template).items():
             for name, event in (properties.get("Events") or {}).items():
                 if not isinstance(event, dict) or event.get("Type") != "DynamoDB":
@@ -212,20 +212,7 @@ class StreamDeliveries:
                 poller = StreamPoller(
                     streams, arn, deliver, batch_size=size, region=region, checkpoints=checkpoints
                 )
-                self.pollers.append((f"stream-{function}-{name}", poller))
-        self.threads = [
-            threading.Thread(target=self._poll, args=(poller,), name=name, daemon=True)
-            for name, poller in self.pollers
-        ]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=5)
+                self.add(f"stream-{function}-{name}", self._poll, poller)
 
     def _poll(self, poller: StreamPoller) -> None:
         while not self.stopping.wait(1.0):
